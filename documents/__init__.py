@@ -1,0 +1,5 @@
+"""Document circulation (公文流转): outgoing and incoming flows, GB/T 9704 rendering, exchange, archive."""
+
+from documents.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,110 @@
+"""政务协同办公: the application factory and the core services every feature uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiflask import APIFlask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from office.config import load_config
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> APIFlask:
+    """Build the app. ``config`` overrides what the environment says (tests use it)."""
+    settings = load_config()
+    settings.update(config or {})
+    app = APIFlask(
+        __name__,
+        title="政务协同办公 API",
+        version=__version__,
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/v1/docs",
+        docs_oauth2_redirect_path=None,
+        json_errors=False,
+        instance_path=settings["OFFICE_INSTANCE"],
+        static_folder="../static",
+        static_url_path="/static",
+    )
+    app.config.from_mapping(settings)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  (Chinese stays readable)
+    app.security_schemes = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
+    if app.config["TRUST_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    from office.errors import register_error_handlers
+    from office.web.security import register_security
+
+    register_error_handlers(app)
+    register_security(app)
+    from office.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: APIFlask) -> None:
+    from office.auth.guard import SessionInterface, load_identity
+    from office.db import configure_sqlite
+    from office.extensions import csrf, db, limiter, migrate, socketio
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(_root() / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+    )
+    app.session_interface = SessionInterface()
+    app.before_request(load_identity)
+    import office.push  # noqa: F401  (registers the Socket.IO handlers)
+
+
+def _register_blueprints(app: APIFlask) -> None:
+    import documents
+    import meetings
+    import seals
+    import supervision
+    from office.audit import api as audit_api
+    from office.audit import views as audit_views
+    from office.auth import api as auth_api
+    from office.auth import views as auth_views
+    from office.identity import api as identity_api
+    from office.identity import views as identity_views
+    from office.web import views as web_views
+
+    for bp in (
+        web_views.bp,
+        auth_views.bp,
+        identity_views.bp,
+        audit_views.bp,
+        auth_api.bp,
+        identity_api.bp,
+        audit_api.bp,
+        documents.bp,
+        seals.bp,
+        meetings.bp,
+        supervision.bp,
+    ):
+        app.register_blueprint(bp)
+
+
+def _root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,3 @@
+from office.cli import main
+
+main()
