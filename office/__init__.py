@@ -37,6 +37,10 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    if app.config.get("PASSWORD_HASH_FAST"):
+        from office.auth.passwords import use_fast_hashing
+
+        use_fast_hashing()
     _init_extensions(app)
     _register_blueprints(app)
     from office.errors import register_error_handlers

@@ -114,7 +114,9 @@ def create_user_command(username, name, password, unit_ref, title, roles, mobile
 
     unit = db.session.scalar(
         select(Unit).where(
-            (Unit.id == int(unit_ref)) if unit_ref.isdigit() else (Unit.name == unit_ref) | (Unit.short_name == unit_ref)
+            (Unit.id == int(unit_ref))
+            if unit_ref.isdigit()
+            else (Unit.name == unit_ref) | (Unit.short_name == unit_ref)
         )
     )
     if unit is None:

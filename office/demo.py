@@ -65,7 +65,9 @@ GIVEN_CHARS = (
     "欣怡佳梓雨思博志海林峰波飞鑫成东亮龙阳春晓雪梅云瑞庆德荣新立振永昌兴彬宏毅坤晶慧倩蕾璐萍"
     "洁莉燕楠蓉玉翔维嘉"
 )
-MOBILE_PREFIXES = [f"13{d}" for d in range(10)] + [f"15{d}" for d in "01235789"] + [f"18{d}" for d in range(10)]
+MOBILE_PREFIXES = (
+    [f"13{d}" for d in range(10)] + [f"15{d}" for d in "01235789"] + [f"18{d}" for d in range(10)]
+)
 STAFF_TITLES = ["科员", "一级科员", "主任科员", "四级主任科员", "一级主任科员"]
 
 # ------------------------------------------------------------------ the organisation tree
@@ -160,7 +162,9 @@ class _Builder:
         self.usernames = set(db.session.scalars(select(User.username))) | reserved_usernames
         self.names = set(db.session.scalars(select(User.name)))
         self.mobiles = set(db.session.scalars(select(User.mobile).where(User.mobile.is_not(None))))
-        self.short_names = set(db.session.scalars(select(Unit.short_name).where(Unit.short_name.is_not(None))))
+        self.short_names = set(
+            db.session.scalars(select(Unit.short_name).where(Unit.short_name.is_not(None)))
+        )
         self.units: list[Unit] = []
         self.users: list[User] = []
         self.links: list[SecretaryLink] = []
@@ -264,8 +268,15 @@ class _Builder:
         for key, title, role, unit in spec:
             self.person(unit, title, [role], usernames.get(key))
 
-    def department(self, parent: Unit, name: str, short: str | None, leader_title: str, divisions: list[str],
-                   head_title: str) -> Unit:
+    def department(
+        self,
+        parent: Unit,
+        name: str,
+        short: str | None,
+        leader_title: str,
+        divisions: list[str],
+        head_title: str,
+    ) -> Unit:
         dept = self.unit(parent, name, UnitKind.DEPARTMENT, short)
         self.person(dept, leader_title, [Role.LEADER])
         self.person(dept, "单位管理员", [Role.UNIT_ADMIN])

@@ -128,6 +128,8 @@ def register_error_handlers(app: Flask) -> None:
                 err.headers,
             )
         code, message = DEFAULT_MESSAGES.get(err.status_code, ("http_error", err.message))
+        if err.status_code == 400 and request.mimetype == "application/json":
+            code, message = "malformed_json", "请求体不是合法的 JSON"
         if err.extra_data:
             code = err.extra_data.get("code", code)
             message = err.extra_data.get("message", message)

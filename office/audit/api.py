@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from apiflask import Schema
 from apiflask.fields import AwareDateTime, Integer, String
 from apiflask.validators import Length
 from flask import g
@@ -23,7 +22,6 @@ class EventQuery(PageQuery):
     object_id = String(validate=Length(max=64))
     since = AwareDateTime()
     until = AwareDateTime()
-
 
 
 @bp.get("/audit/events")
@@ -49,6 +47,3 @@ def verify():
         "reason": result.reason,
         "message": result.message(),
     }
-
-
-

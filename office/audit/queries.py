@@ -47,7 +47,9 @@ def search_events(
     if until:
         stmt = stmt.where(AuditEvent.created_at < until)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    items = db.session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    items = db.session.scalars(
+        stmt.order_by(AuditEvent.seq.desc()).offset((page - 1) * per_page).limit(per_page)
+    ).all()
     return Page(list(items), total, page, per_page)
 
 

@@ -47,7 +47,9 @@ def compute_hash(ev: AuditEvent) -> str:
 
 
 def _locked_head() -> AuditHead:
-    head = db.session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    head = db.session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
         db.session.add(head)

@@ -85,8 +85,15 @@ def login_required(view):
         if g.get("user") is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         gate = _gate_message()
-        if gate and request.endpoint not in ("auth.account", "auth.totp_setup", "auth.password", "auth.logout"):
-            return redirect(url_for("auth.totp_setup" if gate[0] == "otp_setup_required" else "auth.password"))
+        if gate and request.endpoint not in (
+            "auth.account",
+            "auth.totp_setup",
+            "auth.password",
+            "auth.logout",
+        ):
+            return redirect(
+                url_for("auth.totp_setup" if gate[0] == "otp_setup_required" else "auth.password")
+            )
         return view(*args, **kwargs)
 
     return wrapper
@@ -99,7 +106,9 @@ def api_login_required(view):
     def wrapper(*args: Any, **kwargs: Any):
         if g.get("user") is None:
             if g.get("auth_error") == "invalid_token":
-                raise ServiceError("invalid_token", "令牌无效、已过期或已撤销", 401, headers={"WWW-Authenticate": "Bearer"})
+                raise ServiceError(
+                    "invalid_token", "令牌无效、已过期或已撤销", 401, headers={"WWW-Authenticate": "Bearer"}
+                )
             raise ServiceError("unauthorized", "请先登录", 401, headers={"WWW-Authenticate": "Bearer"})
         gate = _gate_message()
         if gate and request.endpoint not in ("auth_api.me", "auth_api.revoke"):

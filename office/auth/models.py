@@ -25,9 +25,7 @@ class AuthToken(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[TokenKind] = mapped_column(
-        str_enum(TokenKind, "token_kind", 10)
-    )
+    kind: Mapped[TokenKind] = mapped_column(str_enum(TokenKind, "token_kind", 10))
     #: hex SHA-256 of the token secret.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,15 @@ _hasher = PasswordHasher()  # argon2-cffi's RFC 9106 low-memory defaults
 #: Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY = _hasher.hash("dummy-password-for-timing")
 
+
+def use_fast_hashing() -> None:
+    """Cheap Argon2 parameters for the test suite only (config ``PASSWORD_HASH_FAST``);
+    hashes made this way still verify under the default parameters."""
+    global _hasher, _DUMMY
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _DUMMY = _hasher.hash("dummy-password-for-timing")
+
+
 MIN_LENGTH = 10
 
 

@@ -152,7 +152,12 @@ def resolve_token(secret: str, kind: TokenKind) -> AuthToken | None:
 def revoke_token(actor: Actor, tok: AuthToken) -> None:
     if tok.revoked_at is None:
         tok.revoked_at = utcnow()
-        record(actor, "office:auth:logout" if tok.kind is TokenKind.WEB else "office:auth:token_revoke", tok, object_type="auth_token")
+        record(
+            actor,
+            "office:auth:logout" if tok.kind is TokenKind.WEB else "office:auth:token_revoke",
+            tok,
+            object_type="auth_token",
+        )
 
 
 def revoke_all_tokens(user: User) -> None:

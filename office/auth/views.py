@@ -118,7 +118,10 @@ def password():
     if request.method == "POST":
         try:
             services.change_password(
-                current_actor(), g.user, request.form.get("current_password", ""), request.form.get("new_password", "")
+                current_actor(),
+                g.user,
+                request.form.get("current_password", ""),
+                request.form.get("new_password", ""),
             )
             if request.form.get("new_password") != request.form.get("confirm_password"):
                 raise ServiceError("mismatch", "两次输入的新密码不一致", 422, field="confirm_password")

@@ -107,8 +107,8 @@ def can_manage_user(admin: User, other: User) -> bool:
         return False
     if "/" in prefixes:
         return True
-    return bool(other.posts) and all(within(p.unit.path, prefixes) for p in other.posts) and not is_admin(
-        other
+    return (
+        bool(other.posts) and all(within(p.unit.path, prefixes) for p in other.posts) and not is_admin(other)
     )
 
 
@@ -117,9 +117,5 @@ def visible_users_clause(viewer: User) -> ColumnElement[bool]:
     prefixes = reach_paths(viewer)
     if "/" in prefixes:
         return true()
-    sub = (
-        select(Post.user_id)
-        .join(Unit, Unit.id == Post.unit_id)
-        .where(path_filter(Unit.path, prefixes))
-    )
+    sub = select(Post.user_id).join(Unit, Unit.id == Post.unit_id).where(path_filter(Unit.path, prefixes))
     return or_(User.id.in_(sub), User.id == viewer.id)

@@ -90,9 +90,7 @@ class Unit(Base):
     #: Short name used in document numbers (机关代字), e.g. 示政办; unique where given.
     short_name: Mapped[str | None] = mapped_column(String(20), unique=True)
     #: What kind of unit this is (level of government, department, division).
-    kind: Mapped[UnitKind] = mapped_column(
-        str_enum(UnitKind, "unit_kind", 20)
-    )
+    kind: Mapped[UnitKind] = mapped_column(str_enum(UnitKind, "unit_kind", 20))
     #: Order among siblings in the directory.
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     #: Materialised path of ids from the root, ``/1/5/23/``.
@@ -188,9 +186,7 @@ class PostRole(Base):
     __tablename__ = "post_roles"
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[Role] = mapped_column(
-        str_enum(Role, "role", 20), primary_key=True
-    )
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role", 20), primary_key=True)
 
 
 class SecretaryLink(Base):

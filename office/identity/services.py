@@ -331,7 +331,11 @@ def create_user(
             "office:user:create",
             user,
             unit_id=user.posts[0].unit_id if user.posts else None,
-            details={"username": username, "name": user.name, "posts": [_post_summary(p) for p in user.posts]},
+            details={
+                "username": username,
+                "name": user.name,
+                "posts": [_post_summary(p) for p in user.posts],
+            },
         )
     return user
 
@@ -344,9 +348,11 @@ def _add_post(me: User | None, user: User, spec: dict[str, Any], primary: bool =
     unit = db.session.get(Unit, spec["unit_id"])
     if unit is None:
         raise ServiceError("unit_not_found", "机构不存在", 422, field="posts")
-    roles = _grantable(me, unit, spec.get("roles") or []) if me is not None else [
-        Role(r) for r in spec.get("roles") or []
-    ]
+    roles = (
+        _grantable(me, unit, spec.get("roles") or [])
+        if me is not None
+        else [Role(r) for r in spec.get("roles") or []]
+    )
     title = (spec.get("title") or "").strip()
     if not title:
         raise ServiceError("title_required", "请填写职务名称", 422, field="posts")
@@ -406,7 +412,13 @@ def add_post(actor: Actor, user_id: int, spec: dict[str, Any]) -> Post:
     user = get_user(me, user_id)
     post = _add_post(me, user, spec)
     db.session.flush()
-    record(actor, "office:post:create", post, unit_id=post.unit_id, details={"user_id": user.id, **_post_summary(post)})
+    record(
+        actor,
+        "office:post:create",
+        post,
+        unit_id=post.unit_id,
+        details={"user_id": user.id, **_post_summary(post)},
+    )
     return post
 
 
@@ -435,7 +447,13 @@ def update_post(actor: Actor, user_id: int, post_id: int, **changes: Any) -> Pos
     if changes.get("is_primary"):
         for p in user.posts:
             p.is_primary = p.id == post.id
-    record(actor, "office:post:update", post, unit_id=post.unit_id, details={"before": before, "after": _post_summary(post)})
+    record(
+        actor,
+        "office:post:update",
+        post,
+        unit_id=post.unit_id,
+        details={"before": before, "after": _post_summary(post)},
+    )
     return post
 
 
@@ -450,7 +468,14 @@ def remove_post(actor: Actor, user_id: int, post_id: int) -> None:
     user.posts.remove(post)
     if was_primary and user.posts:
         user.posts[0].is_primary = True
-    record(actor, "office:post:delete", object_type="post", object_id=post_id, unit_id=summary["unit_id"], details={"user_id": user.id, **summary})
+    record(
+        actor,
+        "office:post:delete",
+        object_type="post",
+        object_id=post_id,
+        unit_id=summary["unit_id"],
+        details={"user_id": user.id, **summary},
+    )
 
 
 def _guard_last_admin(user: User, removing: bool) -> None:
@@ -482,7 +507,13 @@ def link_secretary(actor: Actor, secretary_id: int, leader_id: int) -> Secretary
         raise ServiceError("already_linked", "已是该领导的秘书", 409)
     link = SecretaryLink(secretary_id=secretary.id, leader_id=leader.id)
     db.session.add(link)
-    record(actor, "office:secretary:link", object_type="secretary_link", object_id=f"{secretary.id}:{leader.id}", details={"secretary": secretary.name, "leader": leader.name})
+    record(
+        actor,
+        "office:secretary:link",
+        object_type="secretary_link",
+        object_id=f"{secretary.id}:{leader.id}",
+        details={"secretary": secretary.name, "leader": leader.name},
+    )
     return link
 
 
@@ -494,19 +525,42 @@ def unlink_secretary(actor: Actor, secretary_id: int, leader_id: int) -> None:
     if not access.can_manage_user(me, link.leader):
         raise Forbidden("无权解除该秘书关系")
     db.session.delete(link)
-    record(actor, "office:secretary:unlink", object_type="secretary_link", object_id=f"{secretary_id}:{leader_id}")
+    record(
+        actor,
+        "office:secretary:unlink",
+        object_type="secretary_link",
+        object_id=f"{secretary_id}:{leader_id}",
+    )
 
 
 def secretaries_of(leader: User) -> list[User]:
-    return list(db.session.scalars(select(User).join(SecretaryLink, SecretaryLink.secretary_id == User.id).where(SecretaryLink.leader_id == leader.id)))
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(SecretaryLink, SecretaryLink.secretary_id == User.id)
+            .where(SecretaryLink.leader_id == leader.id)
+        )
+    )
 
 
 def leaders_of(secretary: User) -> list[User]:
-    return list(db.session.scalars(select(User).join(SecretaryLink, SecretaryLink.leader_id == User.id).where(SecretaryLink.secretary_id == secretary.id)))
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(SecretaryLink, SecretaryLink.leader_id == User.id)
+            .where(SecretaryLink.secretary_id == secretary.id)
+        )
+    )
 
 
 def create_delegation(
-    actor: Actor, *, delegate_id: int, starts_at: datetime, ends_at: datetime, reason: str = "", delegator_id: int | None = None
+    actor: Actor,
+    *,
+    delegate_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str = "",
+    delegator_id: int | None = None,
 ) -> Delegation:
     """A person delegates their own work (or an admin records it for them)."""
     me = _need(actor)
@@ -522,16 +576,35 @@ def create_delegation(
         raise ServiceError("bad_window", "结束时间须晚于开始时间", 422, field="ends_at")
     if ends_at <= utcnow():
         raise ServiceError("window_past", "委托时段已经结束", 422, field="ends_at")
-    d = Delegation(delegator_id=delegator.id, delegate_id=delegate.id, starts_at=starts_at, ends_at=ends_at, reason=reason.strip())
+    d = Delegation(
+        delegator_id=delegator.id,
+        delegate_id=delegate.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason.strip(),
+    )
     db.session.add(d)
-    record(actor, "office:delegation:create", d, details={"delegator": delegator.name, "delegate": delegate.name, "starts_at": starts_at, "ends_at": ends_at, "reason": d.reason})
+    record(
+        actor,
+        "office:delegation:create",
+        d,
+        details={
+            "delegator": delegator.name,
+            "delegate": delegate.name,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "reason": d.reason,
+        },
+    )
     return d
 
 
 def revoke_delegation(actor: Actor, delegation_id: int) -> Delegation:
     me = _need(actor)
     d = db.session.get(Delegation, delegation_id)
-    if d is None or me.id not in (d.delegator_id, d.delegate_id) and not access.can_manage_user(me, d.delegator):
+    if d is None or (
+        me.id not in (d.delegator_id, d.delegate_id) and not access.can_manage_user(me, d.delegator)
+    ):
         raise NotFound("委托不存在")
     if me.id == d.delegate_id and not access.can_manage_user(me, d.delegator):
         raise Forbidden("被委托人不能撤销委托")
@@ -542,7 +615,13 @@ def revoke_delegation(actor: Actor, delegation_id: int) -> Delegation:
 
 
 def delegations_for(user: User) -> list[Delegation]:
-    return list(db.session.scalars(select(Delegation).where(or_(Delegation.delegator_id == user.id, Delegation.delegate_id == user.id)).order_by(Delegation.starts_at.desc())))
+    return list(
+        db.session.scalars(
+            select(Delegation)
+            .where(or_(Delegation.delegator_id == user.id, Delegation.delegate_id == user.id))
+            .order_by(Delegation.starts_at.desc())
+        )
+    )
 
 
 def principals_of(user: User, at: datetime | None = None) -> list[User]:
@@ -556,7 +635,13 @@ def principals_of(user: User, at: datetime | None = None) -> list[User]:
         Delegation.ends_at > at,
     )
     leaders = select(SecretaryLink.leader_id).where(SecretaryLink.secretary_id == user.id)
-    return list(db.session.scalars(select(User).where(User.active.is_(True), or_(User.id.in_(delegators), User.id.in_(leaders))).order_by(User.id)))
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.active.is_(True), or_(User.id.in_(delegators), User.id.in_(leaders)))
+            .order_by(User.id)
+        )
+    )
 
 
 def can_act_for(user: User, principal: User) -> bool:

@@ -110,7 +110,11 @@ def admin_unit(unit_id: int):
                 errors = service_errors(err)
                 unit = services.get_unit(g.user, unit_id)
     managed = access.managed_paths(g.user)
-    parents = [u for u in services.list_units(g.user) if access.within(u.path, managed) and not u.path.startswith(unit.path)]
+    parents = [
+        u
+        for u in services.list_units(g.user)
+        if access.within(u.path, managed) and not u.path.startswith(unit.path)
+    ]
     people = services.search_users(g.user, unit_id=unit.id, per_page=100)
     return render_template(
         "identity/admin_unit.html", unit=unit, parents=parents, people=people, errors=errors
@@ -128,7 +132,13 @@ def admin_users():
     page_no = _int_arg("page") or 1
     unit_id = _int_arg("unit_id")
     result = services.search_users(
-        g.user, q=q or None, unit_id=unit_id, include_subunits=True, include_inactive=True, page=page_no, per_page=30
+        g.user,
+        q=q or None,
+        unit_id=unit_id,
+        include_subunits=True,
+        include_inactive=True,
+        page=page_no,
+        per_page=30,
     )
     return render_template("identity/admin_users.html", result=result, q=q, unit_id=unit_id)
 
@@ -147,7 +157,11 @@ def admin_user_new():
     if request.method == "POST":
         raw = {k: v for k, v in form.items() if k not in ("csrf_token", "unit_id", "title") and v != ""}
         raw["posts"] = [
-            {"unit_id": form.get("unit_id") or None, "title": form.get("title", ""), "roles": request.form.getlist("roles")}
+            {
+                "unit_id": form.get("unit_id") or None,
+                "title": form.get("title", ""),
+                "roles": request.form.getlist("roles"),
+            }
         ]
         data, errors = parse_form(UserIn(), raw)
         if "posts" in errors:
@@ -161,9 +175,9 @@ def admin_user_new():
             except ServiceError as err:
                 db.session.rollback()
                 errors = service_errors(err)
-    return render_template("identity/admin_user_new.html", units=_manageable_units(), errors=errors, form=form), (
-        422 if errors else 200
-    )
+    return render_template(
+        "identity/admin_user_new.html", units=_manageable_units(), errors=errors, form=form
+    ), (422 if errors else 200)
 
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
@@ -203,7 +217,11 @@ def _user_action(user_id: int, action: str | None) -> dict[str, list[str]]:
     """One form post on the person page; returns field errors or {} on success."""
     actor, form = current_actor(), request.form
     if action == "profile":
-        raw = {"name": form.get("name", ""), "mobile": form.get("mobile") or None, "email": form.get("email") or None}
+        raw = {
+            "name": form.get("name", ""),
+            "mobile": form.get("mobile") or None,
+            "email": form.get("email") or None,
+        }
         data, errors = parse_form(UserPatch(), raw)
         if not errors:
             services.update_user(actor, user_id, **data)
@@ -213,14 +231,20 @@ def _user_action(user_id: int, action: str | None) -> dict[str, list[str]]:
     elif action == "reset_password":
         services.reset_password(actor, user_id, form.get("password", ""))
     elif action == "add_post":
-        raw = {"unit_id": form.get("unit_id") or None, "title": form.get("title", ""), "roles": form.getlist("roles")}
+        raw = {
+            "unit_id": form.get("unit_id") or None,
+            "title": form.get("title", ""),
+            "roles": form.getlist("roles"),
+        }
         data, errors = parse_form(PostIn(), raw)
         if errors:
             return errors
         services.add_post(actor, user_id, data)
     elif action == "update_post":
         post_id = int(form.get("post_id", "0") or 0)
-        services.update_post(actor, user_id, post_id, title=form.get("title") or None, roles=form.getlist("roles"))
+        services.update_post(
+            actor, user_id, post_id, title=form.get("title") or None, roles=form.getlist("roles")
+        )
     elif action == "primary_post":
         services.update_post(actor, user_id, int(form.get("post_id", "0") or 0), is_primary=True)
     elif action == "remove_post":

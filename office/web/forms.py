@@ -27,16 +27,24 @@ def zh(msg: str) -> str:
         return MESSAGES_ZH[msg]
     if msg.startswith("Must be one of"):
         return "不是允许的取值"
-    if msg.startswith("Length must be between") or msg.startswith("Shorter than") or msg.startswith("Longer than"):
+    if (
+        msg.startswith("Length must be between")
+        or msg.startswith("Shorter than")
+        or msg.startswith("Longer than")
+    ):
         return "长度不符合要求"
     if msg.startswith("Must be greater") or msg.startswith("Must be less"):
         return "超出允许范围"
     return msg
 
 
-def parse_form(schema: Schema, data: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def parse_form(
+    schema: Schema, data: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Load form fields through ``schema``; empty strings count as missing."""
-    raw = data if data is not None else {k: v for k, v in request.form.items() if k != "csrf_token" and v != ""}
+    raw = (
+        data if data is not None else {k: v for k, v in request.form.items() if k != "csrf_token" and v != ""}
+    )
     try:
         return schema.load(raw, unknown="exclude"), {}
     except ValidationError as err:
