@@ -65,9 +65,6 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         return
     url, name = _make_pg_database(base)
     yield url
-    from office.extensions import db as _db
-
-    _db.session.remove()
     _drop_pg_database(base, name)
 
 
@@ -95,7 +92,10 @@ def app(app_config):
     app = create_app(app_config)
     with app.app_context():
         upgrade_db()
-    return app
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ DEMO_PASSWORD = "Demo@2026office"
 
 
 @pytest.fixture
-def app(tmp_path):
+def demo_app(tmp_path):
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/t.db",
@@ -46,10 +46,10 @@ def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_demo_loads_a_four_level_province(app):
-    _invoke(app, "init", "--admin-password", "Admin@12345x")
+def test_demo_loads_a_four_level_province(demo_app):
+    _invoke(demo_app, "init", "--admin-password", "Admin@12345x")
     started = time.perf_counter()
-    output = _invoke(app, "demo", "--password", DEMO_PASSWORD)
+    output = _invoke(demo_app, "demo", "--password", DEMO_PASSWORD)
     elapsed = time.perf_counter() - started
     assert "已载入演示数据" in output
     assert elapsed < 10  # one password hash, direct inserts
@@ -112,25 +112,43 @@ def test_demo_loads_a_four_level_province(app):
     assert not verify_password(by_username["clerk"].password_hash, "wrong-password")
     assert verify_password(by_username["admin"].password_hash, "Admin@12345x")
 
-    demo_events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "office:system:demo")).all()
+    demo_events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "office:system:demo")
+    ).all()
     assert len(demo_events) == 1
     assert demo_events[0].details["users"] == len(demo_users)
     assert verify().ok
 
 
-def test_demo_twice_changes_nothing(app):
-    _invoke(app, "init", "--admin-password", "Admin@12345x")
-    _invoke(app, "demo", "--password", DEMO_PASSWORD)
+def test_demo_twice_changes_nothing(demo_app):
+    _invoke(demo_app, "init", "--admin-password", "Admin@12345x")
+    _invoke(demo_app, "demo", "--password", DEMO_PASSWORD)
     counts = [_count(m) for m in (Unit, User, Post, SecretaryLink, Delegation, AuditEvent)]
-    output = _invoke(app, "demo", "--password", DEMO_PASSWORD)
+    output = _invoke(demo_app, "demo", "--password", DEMO_PASSWORD)
     assert ALREADY_LOADED in output
     assert [_count(m) for m in (Unit, User, Post, SecretaryLink, Delegation, AuditEvent)] == counts
     assert verify().ok
 
 
-def test_demo_rejects_a_weak_password(app):
-    _invoke(app, "init", "--admin-password", "Admin@12345x")
-    result = app.test_cli_runner().invoke(args=["demo", "--password", "short"])
+def test_demo_rejects_a_weak_password(demo_app):
+    _invoke(demo_app, "init", "--admin-password", "Admin@12345x")
+    result = demo_app.test_cli_runner().invoke(args=["demo", "--password", "short"])
     assert result.exit_code != 0
     assert "密码" in result.output
     assert _count(User) == 1
+
+
+def test_demo_without_init_creates_the_root_and_an_admin(demo_app):
+    output = _invoke(demo_app, "demo", "--password", DEMO_PASSWORD)
+    assert "已载入演示数据" in output
+    root = db.session.scalar(select(Unit).where(Unit.parent_id.is_(None)))
+    assert (root.name, root.short_name, root.kind, root.path) == (
+        "示例省人民政府",
+        "示政",
+        UnitKind.PROVINCE,
+        f"/{root.id}/",
+    )
+    admin = db.session.scalar(select(User).where(User.username == "admin"))
+    assert admin.posts[0].role_codes == ["admin"]
+    assert verify_password(admin.password_hash, DEMO_PASSWORD)
+    assert verify().ok

@@ -1,0 +1,32 @@
+"""Socket.IO connections authenticate with a bearer token or the session cookie."""
+
+from __future__ import annotations
+
+from office.extensions import socketio
+from tests.conftest import bearer, web_login
+
+
+def test_connect_with_token_joins_private_room(app, client, org):
+    token = bearer(client, "zhangsan")["Authorization"].split()[1]
+    sio = socketio.test_client(app, auth={"token": token})
+    assert sio.is_connected()
+    hello = [m for m in sio.get_received() if m["name"] == "hello"]
+    assert hello and hello[0]["args"][0]["user_id"] == org["people"]["staff"].id
+    socketio.emit("notification", {"title": "测试"}, to=f"user:{org['people']['staff'].id}")
+    assert any(m["name"] == "notification" for m in sio.get_received())
+    sio.disconnect()
+
+
+def test_connect_with_session_cookie(app, client, org):
+    web_login(client, "zhangsan")
+    sio = socketio.test_client(app, flask_test_client=client)
+    assert sio.is_connected()
+    sio.disconnect()
+
+
+def test_connect_without_or_with_bad_credentials_is_refused(app, client, org):
+    assert not socketio.test_client(app).is_connected()
+    assert not socketio.test_client(app, auth={"token": "forged"}).is_connected()
+    token = bearer(client, "zhangsan")["Authorization"].split()[1]
+    client.post("/api/v1/auth/revoke", headers={"Authorization": f"Bearer {token}"})
+    assert not socketio.test_client(app, auth={"token": token}).is_connected()
