@@ -45,6 +45,7 @@ def load_identity() -> None:
         tok = resolve_token(session["sid"], TokenKind.WEB)
         if tok is None:
             session.pop("sid", None)
+            session["expired"] = True
             g.auth_error = "session_expired"
             return
         g.user, g.token, g.auth_via = tok.user, tok, "session"

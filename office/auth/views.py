@@ -63,7 +63,7 @@ def login():
             return redirect(url_for("auth.login_otp"))
         _start_session(user)
         return redirect(_safe_next(request.args.get("next")))
-    if g.get("auth_error") == "session_expired":
+    if session.pop("expired", False):
         errors = {"_": ["登录已超时，请重新登录"]}
     return render_template("auth/login.html", errors=errors, username=username)
 

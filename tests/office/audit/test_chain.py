@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import delete, func, select, update
 
 from office.audit import services as audit
@@ -30,7 +32,7 @@ def test_chain_verifies_and_links(app, ctx):
     assert result.ok and result.checked == 5
     events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
     assert events[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
 
 
 def test_verify_catches_an_edited_row(app, ctx):
