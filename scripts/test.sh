@@ -32,7 +32,7 @@ PY
 }
 
 echo "== pytest: SQLite (embedded default)"
-OFFICE_TEST_DATABASE_URL= $BIN/python -m pytest -q -p no:cacheprovider "$@" || status=1
+OFFICE_TEST_DATABASE_URL= $BIN/python -m pytest -q -p no:cacheprovider -m "not postgres" "$@" || status=1
 
 if reachable "$PG_URL" && reachable "$REDIS_URL_T"; then
   echo "== pytest: PostgreSQL + Redis (scale-out mode)"
