@@ -66,6 +66,10 @@ def _init_extensions(app: APIFlask) -> None:
     migrate.init_app(app, db, directory=str(_root() / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    # Handlers must be registered before init_app, so that every app built in this process
+    # (tests build several) gets them on its own Socket.IO server.
+    import office.push  # noqa: F401
+
     socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
@@ -76,7 +80,6 @@ def _init_extensions(app: APIFlask) -> None:
     )
     app.session_interface = SessionInterface()
     app.before_request(load_identity)
-    import office.push  # noqa: F401  (registers the Socket.IO handlers)
 
 
 def _register_blueprints(app: APIFlask) -> None:

@@ -112,7 +112,7 @@ def api_login_required(view):
                 )
             raise ServiceError("unauthorized", "请先登录", 401, headers={"WWW-Authenticate": "Bearer"})
         gate = _gate_message()
-        if gate and request.endpoint not in ("auth_api.me", "auth_api.revoke"):
+        if gate and request.endpoint not in ("auth_api.me", "auth_api.revoke", "auth_api.change_password"):
             raise ServiceError(gate[0], gate[1], 403)
         return view(*args, **kwargs)
 

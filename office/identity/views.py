@@ -32,7 +32,8 @@ def directory():
         result = services.search_users(
             g.user, q=q or None, unit_id=unit_id, include_subunits=bool(q), page=page_no, per_page=30
         )
-    template = "identity/_people.html" if request.headers.get("HX-Request") else "identity/directory.html"
+    partial = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
+    template = "identity/_people.html" if partial else "identity/directory.html"
     return render_template(template, tree=services.unit_tree(g.user), q=q, unit=unit, result=result)
 
 

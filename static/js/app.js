@@ -12,7 +12,7 @@
     var btn = evt.target.closest("[data-toggle]");
     if (btn) {
       var target = document.querySelector(btn.getAttribute("data-toggle"));
-      if (target) target.classList.toggle("open");
+      if (target) btn.setAttribute("aria-expanded", String(target.classList.toggle("open")));
     }
   });
 

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from office.extensions import socketio
 from tests.conftest import bearer, web_login
+
+
+@pytest.fixture(autouse=True)
+def _bind_socketio(app):
+    """Socket.IO is a module-level extension: bind it to this suite's app again, in case a
+    test built another app (the demo test does) after the session app."""
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        cors_allowed_origins=[],
+    )
 
 
 def test_connect_with_token_joins_private_room(app, client, org):
