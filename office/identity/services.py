@@ -346,8 +346,8 @@ def _post_summary(p: Post) -> dict[str, Any]:
 
 def _add_post(me: User | None, user: User, spec: dict[str, Any], primary: bool = False) -> Post:
     unit = db.session.get(Unit, spec["unit_id"])
-    if unit is None:
-        raise ServiceError("unit_not_found", "机构不存在", 422, field="posts")
+    if unit is None or (me is not None and not access.can_see_unit(me, unit)):
+        raise NotFound("机构不存在或无权管理")  # 404 either way: existence is not revealed
     roles = (
         _grantable(me, unit, spec.get("roles") or [])
         if me is not None
