@@ -10,8 +10,14 @@ from tests.conftest import bearer, web_login
 
 @pytest.fixture(autouse=True)
 def _bind_socketio(app):
-    """Socket.IO is a module-level extension: bind it to this suite's app again, in case a
-    test built another app (the demo test does) after the session app."""
+    """Bind Socket.IO to this suite's app without a message queue: Flask-SocketIO's test
+    client cannot use one. The Redis queue is exercised against real gunicorn processes in
+    tests/deploy (scale-out check)."""
+    socketio.server_options.pop("client_manager", None)  # drop the Redis manager of a prior init
+    socketio.init_app(
+        app, message_queue=None, async_mode=app.config["SOCKETIO_ASYNC_MODE"], cors_allowed_origins=[]
+    )
+    yield
     socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
