@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Scale-out check: the CI stand-in for docker/compose.yaml, on the host, without Docker.
+#
+# Creates a fresh PostgreSQL database, starts docker/entrypoint.sh TWICE at the same moment
+# (two gunicorn/gevent processes on two free ports, sharing the database, Redis and the
+# SECRET_KEY/OFFICE_MASTER_KEY, each with its own instance folder), waits for /readyz on both,
+# then runs scripts/scaleout_check.py (tokens, sessions and Socket.IO across the instances,
+# pushes through the Redis message queue, refusals without credentials, init ran once).
+# Finally stops both servers and drops the database. Exit status 0 only if every check passed.
+#
+# Needs: PostgreSQL (trust or password in the URL) and Redis; the venv (.venv) set up.
+#   scripts/scaleout-check.sh
+# Settings (environment):
+#   SCALEOUT_PG_URL     maintenance DB URL    [postgresql://postgres@127.0.0.1:5432/postgres]
+#   SCALEOUT_REDIS_URL  Redis URL incl. db    [redis://127.0.0.1:6379/5]
+#   SCALEOUT_TIMEOUT    seconds to wait for /readyz on both instances [60]
+#   SCALEOUT_VERBOSE=1  show the end of both instance logs even when everything passed
+#   PYTHON              interpreter of the venv [.venv/bin/python]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+PG_URL=${SCALEOUT_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+REDIS=${SCALEOUT_REDIS_URL:-redis://127.0.0.1:6379/5}
+TIMEOUT=${SCALEOUT_TIMEOUT:-60}
+
+say() { printf 'scaleout: %s\n' "$*"; }
+die() { printf 'scaleout: FAIL: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$PYTHON" ] || die "no Python at $PYTHON (create the venv first: make setup)"
+command -v setsid >/dev/null || die "setsid (util-linux) is required"
+# The entrypoint runs `python` and `gunicorn` from PATH, as in the image.
+VENV_BIN=$(dirname "$PYTHON")
+export PATH="$VENV_BIN:$PATH"
+[ -x "$VENV_BIN/gunicorn" ] || die "gunicorn not found next to $PYTHON"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/office-scaleout.XXXXXX")
+DB_NAME="office_scaleout_$(date +%s)_$$"
+DB_CREATED=0
+PIDS=()
+
+# pg <sql>: run one statement on the maintenance database (autocommit).
+pg() {
+  "$PYTHON" - "$PG_URL" "$1" <<'PY'
+import sys
+
+import psycopg
+
+with psycopg.connect(sys.argv[1], autocommit=True, connect_timeout=5) as conn:
+    conn.execute(sys.argv[2])
+PY
+}
+
+stop_servers() {
+  local pid i
+  for pid in "${PIDS[@]}"; do
+    # Each server runs in its own session/process group (setsid): signal the whole group.
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 -- "-$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_servers
+  if [ "$rc" -ne 0 ] || [ "${SCALEOUT_VERBOSE:-0}" = 1 ]; then
+    for name in a b; do
+      if [ -s "$WORK/$name.log" ]; then
+        printf '\n----- last lines of instance %s log -----\n' "$name" >&2
+        tail -n 40 "$WORK/$name.log" >&2
+      fi
+    done
+  fi
+  if [ "$DB_CREATED" = 1 ]; then
+    pg "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" || say "warning: could not drop database $DB_NAME"
+  fi
+  rm -rf "$WORK"
+  if [ "$rc" -eq 0 ]; then say "OK"; else say "FAILED (exit $rc)"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+SECONDS=0
+
+# ---------------------------------------------------------------- database, keys, environment
+pg "CREATE DATABASE \"$DB_NAME\"" || die "cannot create a database via $PG_URL (is PostgreSQL running?)"
+DB_CREATED=1
+say "database $DB_NAME created"
+
+# Shared secrets, generated for this run only (mode 0600 in the temp dir; never committed).
+(
+  umask 077
+  "$PYTHON" - "$WORK/keys.env" <<'PY'
+import base64
+import secrets
+import sys
+
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"SECRET_KEY={secrets.token_urlsafe(48)}\n")
+    fh.write(f"OFFICE_MASTER_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}\n")
+PY
+)
+set -a
+# shellcheck disable=SC1091  # generated just above
+. "$WORK/keys.env"
+set +a
+
+read -r PORT_A PORT_B < <("$PYTHON" - <<'PY'
+import socket
+
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks:
+    s.close()
+PY
+)
+
+export DATABASE_URL="${PG_URL%/*}/$DB_NAME"
+export REDIS_URL="$REDIS"
+export OFFICE_ENV=production
+OFFICE_ADMIN_PASSWORD="Admin-$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(12))')9"
+export OFFICE_ADMIN_PASSWORD
+export OFFICE_LOAD_DEMO=0
+export GUNICORN_CMD_ARGS="--graceful-timeout 5"
+# For the CLI calls of the check (create-user); each server gets its own folder below.
+export OFFICE_INSTANCE="$WORK/instance-cli"
+unset SOCKETIO_ASYNC_MODE PORT BIND
+
+# ---------------------------------------------------------------- two instances, same moment
+start_instance() {  # name port
+  local name=$1 port=$2
+  OFFICE_INSTANCE="$WORK/instance-$name" PORT=$port BIND="127.0.0.1:$port" \
+    setsid docker/entrypoint.sh >"$WORK/$name.log" 2>&1 </dev/null &
+  PIDS+=("$!")
+}
+start_instance a "$PORT_A"
+start_instance b "$PORT_B"
+say "started docker/entrypoint.sh twice: A on 127.0.0.1:$PORT_A (pid ${PIDS[0]}), B on 127.0.0.1:$PORT_B (pid ${PIDS[1]})"
+
+# ---------------------------------------------------------------- checks
+"$PYTHON" scripts/scaleout_check.py \
+  --wait "$TIMEOUT" \
+  --pids "${PIDS[0]},${PIDS[1]}" \
+  --logs "$WORK/a.log,$WORK/b.log" \
+  --redis-url "$REDIS_URL" \
+  "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B"
+
+say "all checks passed in ${SECONDS} s"
