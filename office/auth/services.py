@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pyotp
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from office import crypto
 from office.audit.services import record
@@ -19,7 +20,7 @@ from office.db import utcnow
 from office.errors import ServiceError
 from office.extensions import db
 from office.identity.access import is_admin
-from office.identity.models import User
+from office.identity.models import Post, User
 
 TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -130,8 +131,20 @@ def resolve_token(secret: str, kind: TokenKind) -> AuthToken | None:
     was deactivated."""
     if not secret or len(secret) > 200:
         return None
-    tok = db.session.scalar(
-        select(AuthToken).where(AuthToken.token_hash == _hash(secret), AuthToken.kind == kind)
+    # One round trip for the token, the person, their posts, units and roles: this runs on
+    # every request, so it must not lazy-load (bench/http.py measures it).
+    tok = (
+        db.session.execute(
+            select(AuthToken)
+            .where(AuthToken.token_hash == _hash(secret), AuthToken.kind == kind)
+            .options(
+                joinedload(AuthToken.user)
+                .joinedload(User.posts)
+                .options(joinedload(Post.unit), joinedload(Post.roles))
+            )
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if tok is None or tok.revoked_at is not None or not tok.user.active:
         return None
