@@ -79,6 +79,9 @@ def _init_extensions(app: APIFlask) -> None:
         engineio_logger=False,
     )
     app.session_interface = SessionInterface()
+    from office.auth import principal
+
+    principal.install(app)
     app.before_request(load_identity)
 
 

@@ -53,7 +53,7 @@ def revoke():
 @bp.output(UserOut)
 @bp.doc(summary="当前用户", security="BearerAuth")
 def me():
-    return user_json(g.user)
+    return g.principal.user_json
 
 
 @bp.post("/me/password")

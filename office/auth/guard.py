@@ -6,13 +6,13 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from office.auth.models import TokenKind
-from office.auth.services import password_login_needs_otp_setup, resolve_token
+from office.auth.services import resolve_principal
 from office.db import write_intent
 from office.errors import ServiceError
 from office.extensions import db
@@ -29,26 +29,27 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def load_identity() -> None:
-    """before_request: set g.user, g.token, g.auth_via and g.on_behalf_of."""
+    """before_request: set g.principal (cached snapshot), g.auth_via and g.on_behalf_of.
+    ``g.user`` and ``g.token`` load from the database only when a view uses them."""
     write_intent.set(request.method not in SAFE_METHODS)
-    g.user = g.token = g.auth_via = g.on_behalf_of = None
+    g.principal = g.auth_via = g.on_behalf_of = None
     if request.endpoint in (None, "static", "health"):
         return
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        tok = resolve_token(header[7:].strip(), TokenKind.API)
-        if tok is None:
+        p = resolve_principal(header[7:].strip(), TokenKind.API)
+        if p is None:
             g.auth_error = "invalid_token"
             return
-        g.user, g.token, g.auth_via = tok.user, tok, "bearer"
+        g.principal, g.auth_via = p, "bearer"
     elif session.get("sid"):
-        tok = resolve_token(session["sid"], TokenKind.WEB)
-        if tok is None:
+        p = resolve_principal(session["sid"], TokenKind.WEB)
+        if p is None:
             session.pop("sid", None)
             session["expired"] = True
             g.auth_error = "session_expired"
             return
-        g.user, g.token, g.auth_via = tok.user, tok, "session"
+        g.principal, g.auth_via = p, "session"
     else:
         return
     obo = request.headers.get("X-On-Behalf-Of")
@@ -70,10 +71,10 @@ def current_user() -> User | None:
 
 
 def _gate_message() -> tuple[str, str] | None:
-    user: User = g.user
-    if password_login_needs_otp_setup(user):
+    p = g.principal
+    if current_app.config["REQUIRE_ADMIN_2FA"] and p.is_admin and not p.totp_enabled:
         return "otp_setup_required", "管理员须先开启两步验证"
-    if user.must_change_password:
+    if p.must_change_password:
         return "password_change_required", "请先修改初始密码"
     return None
 
@@ -83,7 +84,7 @@ def login_required(view):
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any):
-        if g.get("user") is None:
+        if g.get("principal") is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         gate = _gate_message()
         if gate and request.endpoint not in (
@@ -105,7 +106,7 @@ def api_login_required(view):
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any):
-        if g.get("user") is None:
+        if g.get("principal") is None:
             if g.get("auth_error") == "invalid_token":
                 raise ServiceError(
                     "invalid_token", "令牌无效、已过期或已撤销", 401, headers={"WWW-Authenticate": "Bearer"}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 
 import pyotp
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from office import crypto
 from office.audit.services import record
+from office.auth import principal
 from office.auth.models import AuthToken, LoginThrottle, TokenKind
 from office.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from office.context import Actor
@@ -126,13 +128,12 @@ def issue_token(actor: Actor, user: User, kind: TokenKind) -> tuple[str, AuthTok
     return secret, tok
 
 
-def resolve_token(secret: str, kind: TokenKind) -> AuthToken | None:
-    """The live token for ``secret``, or None if unknown, expired, idle, revoked or the user
-    was deactivated."""
+def _load_token(secret: str, kind: TokenKind) -> AuthToken | None:
+    """The live token for ``secret`` with its person, posts, units and roles, or None if
+    unknown, expired, idle, revoked or the person was deactivated."""
     if not secret or len(secret) > 200:
         return None
-    # One round trip for the token, the person, their posts, units and roles: this runs on
-    # every request, so it must not lazy-load (bench/http.py measures it).
+    # One round trip: this runs whenever the principal cache misses (bench/http.py).
     tok = (
         db.session.execute(
             select(AuthToken)
@@ -155,11 +156,49 @@ def resolve_token(secret: str, kind: TokenKind) -> AuthToken | None:
         idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
         if now - tok.last_seen_at > idle:
             return None
-    if now - tok.last_seen_at > TOUCH_INTERVAL:
-        # One cheap UPDATE a minute per session, in its own transaction.
-        db.session.execute(update(AuthToken).where(AuthToken.id == tok.id).values(last_seen_at=now))
-        db.session.commit()
     return tok
+
+
+def _touch(token_id: int, now: datetime) -> None:
+    """One cheap UPDATE a minute per session, in its own transaction."""
+    db.session.execute(update(AuthToken).where(AuthToken.id == token_id).values(last_seen_at=now))
+    db.session.commit()
+
+
+def resolve_token(secret: str, kind: TokenKind) -> AuthToken | None:
+    """The live token (ORM), refreshing its last use; for Socket.IO connections."""
+    tok = _load_token(secret, kind)
+    if tok is not None and utcnow() - tok.last_seen_at > TOUCH_INTERVAL:
+        token_id = tok.id
+        _touch(token_id, utcnow())
+        tok = db.session.get(AuthToken, token_id)
+    return tok
+
+
+def resolve_principal(secret: str, kind: TokenKind) -> principal.Principal | None:
+    """Who is calling: from the principal cache when fresh, else from the database (which
+    also refreshes the token's last use at most once a minute)."""
+    if not secret or len(secret) > 200:
+        return None
+    key = _hash(secret)
+    store = principal.cache()
+    gen, snap = store.get(key)
+    now = principal.now_ts()
+    fresh = snap is not None and now - snap.last_seen_at <= TOUCH_INTERVAL.total_seconds()
+    if fresh and snap.kind == kind.value and snap.expires_at > now:
+        return snap
+    tok = _load_token(secret, kind)
+    if tok is None:
+        store.delete(key)
+        return None
+    stamp = utcnow()
+    snap = principal.snapshot(tok)
+    g.user = tok.user
+    if stamp - tok.last_seen_at > TOUCH_INTERVAL:
+        snap = dataclasses.replace(snap, last_seen_at=stamp.timestamp())
+        _touch(tok.id, stamp)
+    store.put(key, snap, gen)
+    return snap
 
 
 def revoke_token(actor: Actor, tok: AuthToken) -> None:
@@ -174,6 +213,7 @@ def revoke_token(actor: Actor, tok: AuthToken) -> None:
 
 
 def revoke_all_tokens(user: User) -> None:
+    principal.identity_changed(db.session)
     db.session.execute(
         update(AuthToken)
         .where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))

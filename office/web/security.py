@@ -45,7 +45,7 @@ def register_security(app: Flask) -> None:
         resp.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.is_secure:
             resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if g.get("user") is not None and not request.path.startswith("/static/"):
+        if g.get("principal") is not None:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
@@ -53,7 +53,7 @@ def register_security(app: Flask) -> None:
     def _globals():
         from office.identity.access import managed_paths
 
-        user = g.get("user")
+        user = g.get("user") if g.get("principal") is not None else None
         return {
             "current_user": user,
             "on_behalf_of": g.get("on_behalf_of"),

@@ -195,3 +195,46 @@ def test_tokens_store_only_hashes(app, client, org):
     with app.app_context():
         stored = db.session.scalars(select(AuthToken.token_hash)).all()
     assert token not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_cached_identity_follows_changes_at_once(app, client, org):
+    """/me is served from the principal cache, yet changes show on the very next call."""
+    headers = bearer(client, "zhangsan")
+    admin = bearer(client, "admin")
+    assert client.get("/api/v1/me", headers=headers).get_json()["name"] == "张三"
+    uid = org["people"]["staff"].id
+    assert client.patch(f"/api/v1/users/{uid}", json={"name": "张三丰"}, headers=admin).status_code == 200
+    assert client.get("/api/v1/me", headers=headers).get_json()["name"] == "张三丰"
+    post_id = client.get("/api/v1/me", headers=headers).get_json()["posts"][0]["id"]
+    resp = client.patch(
+        f"/api/v1/users/{uid}/posts/{post_id}", json={"roles": ["staff", "clerk"]}, headers=admin
+    )
+    assert resp.status_code == 200
+    assert client.get("/api/v1/me", headers=headers).get_json()["roles"] == ["clerk", "staff"]
+    client.patch(f"/api/v1/units/{org['units']['division'].id}", json={"name": "综合一处"}, headers=admin)
+    assert client.get("/api/v1/me", headers=headers).get_json()["unit"]["name"] == "综合一处"
+    assert client.patch(f"/api/v1/users/{uid}", json={"active": False}, headers=admin).status_code == 200
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_a_failed_change_does_not_invalidate(app, client, org):
+    from office.auth import principal
+
+    headers = bearer(client, "zhangsan")
+    client.get("/api/v1/me", headers=headers)
+    with app.app_context():
+        gen_before = principal.cache().get("x")[0]
+    admin = bearer(client, "admin")
+    dup = client.post(
+        "/api/v1/users",
+        json={
+            "username": "zhangsan",
+            "name": "重名",
+            "password": PASSWORD,
+            "posts": [{"unit_id": org["units"]["division"].id, "title": "科员"}],
+        },
+        headers=admin,
+    )
+    assert dup.status_code == 409
+    with app.app_context():
+        assert principal.cache().get("x")[0] == gen_before
