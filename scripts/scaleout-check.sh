@@ -6,6 +6,9 @@
 # SECRET_KEY/OFFICE_MASTER_KEY, each with its own instance folder), waits for /readyz on both,
 # then runs scripts/scaleout_check.py (tokens, sessions and Socket.IO across the instances,
 # pushes through the Redis message queue, refusals without credentials, init ran once).
+# When nginx is installed, docker/nginx.conf is run in front of both instances as well and
+# the API and Socket.IO (WebSocket, and long-polling + upgrade, which needs the sticky
+# sessions) are checked through it.
 # Finally stops both servers and drops the database. Exit status 0 only if every check passed.
 #
 # Needs: PostgreSQL (trust or password in the URL) and Redis; the venv (.venv) set up.
@@ -15,6 +18,7 @@
 #   SCALEOUT_REDIS_URL  Redis URL incl. db    [redis://127.0.0.1:6379/5]
 #   SCALEOUT_TIMEOUT    seconds to wait for /readyz on both instances [60]
 #   SCALEOUT_VERBOSE=1  show the end of both instance logs even when everything passed
+#   SCALEOUT_NGINX_CONF nginx config to test in front of both [docker/nginx.conf]
 #   PYTHON              interpreter of the venv [.venv/bin/python]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,7 +78,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_servers
   if [ "$rc" -ne 0 ] || [ "${SCALEOUT_VERBOSE:-0}" = 1 ]; then
-    for name in a b; do
+    for name in a b nginx; do
       if [ -s "$WORK/$name.log" ]; then
         printf '\n----- last lines of instance %s log -----\n' "$name" >&2
         tail -n 40 "$WORK/$name.log" >&2
@@ -117,10 +121,10 @@ set -a
 . "$WORK/keys.env"
 set +a
 
-read -r PORT_A PORT_B < <("$PYTHON" - <<'PY'
+read -r PORT_A PORT_B PORT_N < <("$PYTHON" - <<'PY'
 import socket
 
-socks = [socket.socket() for _ in range(2)]
+socks = [socket.socket() for _ in range(3)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -151,12 +155,36 @@ start_instance a "$PORT_A"
 start_instance b "$PORT_B"
 say "started docker/entrypoint.sh twice: A on 127.0.0.1:$PORT_A (pid ${PIDS[0]}), B on 127.0.0.1:$PORT_B (pid ${PIDS[1]})"
 
+# ---------------------------------------------------------------- nginx in front (optional)
+# docker/nginx.conf itself, with the compose service names replaced by the two local ports.
+VIA=()
+if command -v nginx >/dev/null; then
+  mkdir -p "$WORK/nginx/logs"
+  sed -e "s|server app1:5000|server 127.0.0.1:$PORT_A|" \
+    -e "s|server app2:5000|server 127.0.0.1:$PORT_B|" \
+    -e "s|listen 80;|listen 127.0.0.1:$PORT_N;|" \
+    -e "s|^pid .*;|pid $WORK/nginx/nginx.pid;|" \
+    "${SCALEOUT_NGINX_CONF:-docker/nginx.conf}" >"$WORK/nginx/nginx.conf"
+  for want in "127.0.0.1:$PORT_A" "127.0.0.1:$PORT_B" "listen 127.0.0.1:$PORT_N" "$WORK/nginx/nginx.pid"; do
+    grep -qF "$want" "$WORK/nginx/nginx.conf" || die "docker/nginx.conf changed shape: cannot point it at the local instances ($want)"
+  done
+  nginx -q -t -e stderr -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" || die "docker/nginx.conf fails nginx -t"
+  setsid nginx -e stderr -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
+    >"$WORK/nginx.log" 2>&1 </dev/null &
+  PIDS+=("$!")
+  VIA=(--via "http://127.0.0.1:$PORT_N")
+  say "nginx (${SCALEOUT_NGINX_CONF:-docker/nginx.conf}) in front of both on 127.0.0.1:$PORT_N (pid ${PIDS[2]})"
+else
+  say "nginx not installed: the checks through docker/nginx.conf are skipped (apt-get install nginx-light)"
+fi
+
 # ---------------------------------------------------------------- checks
 "$PYTHON" scripts/scaleout_check.py \
   --wait "$TIMEOUT" \
-  --pids "${PIDS[0]},${PIDS[1]}" \
+  --pids "$(IFS=,; echo "${PIDS[*]}")" \
   --logs "$WORK/a.log,$WORK/b.log" \
   --redis-url "$REDIS_URL" \
+  ${VIA[@]+"${VIA[@]}"} \
   "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B"
 
 say "all checks passed in ${SECONDS} s"

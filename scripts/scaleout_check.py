@@ -102,9 +102,19 @@ class Client:
         self._ping.set()
 
     def connect(
-        self, url: str, auth: dict[str, str] | None = None, headers: dict[str, str] | None = None
+        self,
+        url: str,
+        auth: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        transports: tuple[str, ...] = ("websocket",),
     ) -> None:
-        self.sio.connect(url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=10)
+        self.sio.connect(url, auth=auth, headers=headers or {}, transports=list(transports), wait_timeout=10)
+
+    def wait_transport(self, name: str, timeout: float = EVENT_TIMEOUT) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.sio.transport() != name and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.sio.transport() == name
 
     def wait_hello(self) -> bool:
         return self._hello.wait(EVENT_TIMEOUT)
@@ -153,6 +163,7 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=60, help="seconds to wait for /readyz on both")
     parser.add_argument("--pids", default="", help="server pids: fail fast when one exits")
     parser.add_argument("--logs", default="", help="the instances' logs: check that init ran once")
+    parser.add_argument("--via", default="", help="a proxy in front of both (docker/nginx.conf)")
     args = parser.parse_args()
     urls = {"A": args.url_a.rstrip("/"), "B": args.url_b.rstrip("/")}
     pids = [int(p) for p in args.pids.split(",") if p]
@@ -289,6 +300,9 @@ def main() -> int:
             ok, detail = refused(url, {"token": "not-a-valid-token"})
             r.check(f"{name}: Socket.IO with an invalid token is refused", ok, detail)
 
+        if args.via:
+            clients.update(check_proxy(r, args.via.rstrip("/"), tokens["A"], user_id))
+
         if clients and user_id is not None:
             # An emit published on the message queue (as any instance or worker does) must
             # reach the person's connections on every instance.
@@ -306,6 +320,46 @@ def main() -> int:
     for pid in pids:
         r.check(f"server process {pid} still running", alive(pid))
     return finish(r)
+
+
+def check_proxy(r: Results, via: str, token: str, user_id: int | None) -> dict[str, Client]:
+    """The same through nginx: HTTP, Socket.IO over WebSocket (Upgrade headers), and
+    long-polling then upgrade, whose several requests must reach one instance (sticky)."""
+    resp = requests.get(f"{via}/readyz", timeout=5)
+    r.check(
+        "nginx: /readyz 200", resp.status_code == 200 and resp.json().get("status") == "ok", resp.text[:200]
+    )
+    resp = requests.get(f"{via}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    r.check(
+        "nginx: GET /api/v1/me with token 200",
+        resp.status_code == 200,
+        f"{resp.status_code} {resp.text[:200]}",
+    )
+    clients: dict[str, Client] = {}
+    for label, transports in (("websocket", ("websocket",)), ("polling+upgrade", ("polling", "websocket"))):
+        client = Client()
+        name = f"nginx {label}"
+        try:
+            client.connect(via, auth={"token": token}, transports=transports)
+        except socketio.exceptions.ConnectionError as exc:
+            r.check(f"{name}: Socket.IO connects through nginx", False, exc)
+            continue
+        clients[name] = client
+        got = client.wait_hello()
+        r.check(
+            f"{name}: Socket.IO through nginx -> 'hello'",
+            got and (client.hello or {}).get("user_id") == user_id,
+            client.hello if got else "no 'hello'",
+        )
+        if label != "websocket":
+            r.check(
+                f"{name}: upgraded to WebSocket through nginx",
+                client.wait_transport("websocket"),
+                f"transport is {client.sio.transport()}",
+            )
+    ok, detail = refused(via, None)
+    r.check("nginx: Socket.IO without credentials is refused", ok, detail)
+    return clients
 
 
 def finish(r: Results) -> int:
