@@ -63,7 +63,16 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": secret_key,
         "OFFICE_MASTER_KEY": master_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}
+        if database_url.startswith("sqlite")
+        else {
+            # One gevent worker serves many requests at once; size the pool so they do not
+            # queue for connections (instances x pool size must fit max_connections).
+            "pool_pre_ping": True,
+            "pool_size": int(env.get("OFFICE_DB_POOL_SIZE", "20")),
+            "max_overflow": int(env.get("OFFICE_DB_MAX_OVERFLOW", "10")),
+            "pool_timeout": 10,
+        },
         "REDIS_URL": redis_url,
         "PORT": int(env.get("PORT", "5000")),
         # Socket.IO: None lets Flask-SocketIO pick (gevent under gunicorn, threading in `serve`).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, jsonify
 
 from office.api import make_api_blueprint
 from office.auth import services
@@ -53,7 +53,8 @@ def revoke():
 @bp.output(UserOut)
 @bp.doc(summary="当前用户", security="BearerAuth")
 def me():
-    return g.principal.user_json
+    # A Response skips APIFlask's output dump: the cached snapshot already has the shape.
+    return jsonify(g.principal.user_json)
 
 
 @bp.post("/me/password")

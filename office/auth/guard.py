@@ -27,6 +27,12 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
+    def open_session(self, app: Flask, request):
+        # No cookie (API clients with bearer tokens): skip building the signing serializer.
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def load_identity() -> None:
     """before_request: set g.principal (cached snapshot), g.auth_via and g.on_behalf_of.
