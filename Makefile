@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 export OFFICE_DEMO_PASSWORD ?= Demo@2026office
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench scaleout clean
 
 run: setup
 	@$(BIN)/python -m office init --admin-password "$(OFFICE_DEMO_PASSWORD)"
@@ -34,6 +34,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/http.py
+
+scaleout: setup
+	@bash scripts/scaleout-check.sh
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache
