@@ -74,7 +74,7 @@ def _init_extensions(app: APIFlask) -> None:
     ]
     # Handlers must be registered before init_app, so that every app built in this process
     # (tests build several) gets them on its own Socket.IO server.
-    import office.push  # noqa: F401
+    import office.push.sockets  # noqa: F401
 
     socketio.init_app(
         app,
@@ -88,6 +88,9 @@ def _init_extensions(app: APIFlask) -> None:
     from office.auth import principal
 
     principal.install(app)
+    from office.push import services as push
+
+    push.install()
     app.before_request(load_identity)
 
 
@@ -102,6 +105,9 @@ def _register_blueprints(app: APIFlask) -> None:
     from office.auth import views as auth_views
     from office.identity import api as identity_api
     from office.identity import views as identity_views
+    from office.notifications import api as notifications_api
+    from office.todos import api as todos_api
+    from office.todos import views as todos_views
     from office.web import views as web_views
 
     for bp in (
@@ -109,9 +115,12 @@ def _register_blueprints(app: APIFlask) -> None:
         auth_views.bp,
         identity_views.bp,
         audit_views.bp,
+        todos_views.bp,
         auth_api.bp,
         identity_api.bp,
         audit_api.bp,
+        todos_api.bp,
+        notifications_api.bp,
         documents.bp,
         seals.bp,
         meetings.bp,

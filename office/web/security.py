@@ -18,6 +18,7 @@ DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 #: Navigation entries: (endpoint, label, roles that see it or None for everyone).
 NAV = [
     ("web.home", "工作台", None),
+    ("todos.index", "待办", None),
     ("documents.index", "公文", None),
     ("meetings.index", "会议", None),
     ("supervision.index", "督查督办", None),

@@ -1,0 +1,1 @@
+"""The notification inbox: persisted, so a client that was offline loses nothing."""

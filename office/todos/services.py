@@ -1,0 +1,365 @@
+"""The to-do service every module uses: open, complete, cancel, list, count, urge.
+
+Items belong to one person; that person's secretaries and, during a delegation window,
+their delegates see and may close them too ("acting for"). Whoever acts, the one row closes,
+so the item disappears for everyone who saw it. Changes push a ``todo`` event after commit
+to everyone who can see the item.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+
+from office.audit.services import record
+from office.context import Actor
+from office.db import utcnow
+from office.errors import NotFound, ServiceError
+from office.extensions import db
+from office.identity import services as identity
+from office.identity.access import can_see_user
+from office.identity.models import Delegation, SecretaryLink, User
+from office.identity.services import Page
+from office.notifications.services import notify
+from office.push import services as push
+from office.todos.models import (
+    URGENCY_CODES,
+    URGENCY_LABELS,
+    Todo,
+    TodoCategory,
+    TodoStatus,
+    Urgency,
+)
+
+URGE_INTERVAL = timedelta(hours=1)
+
+
+# ---------------------------------------------------------------- who sees an item
+
+
+def watchers_of(user_id: int, at: datetime | None = None) -> list[int]:
+    """The owner plus everyone who may act for them now (secretaries, open delegations)."""
+    at = at or utcnow()
+    secretaries = select(SecretaryLink.secretary_id).where(SecretaryLink.leader_id == user_id)
+    delegates = select(Delegation.delegate_id).where(
+        Delegation.delegator_id == user_id,
+        Delegation.revoked_at.is_(None),
+        Delegation.starts_at <= at,
+        Delegation.ends_at > at,
+    )
+    ids = set(db.session.scalars(secretaries.union(delegates)))
+    return [user_id, *sorted(ids - {user_id})]
+
+
+def _owners_visible_to(user: User) -> list[int]:
+    return [user.id, *[p.id for p in identity.principals_of(user)]]
+
+
+def todo_json(t: Todo, viewer_id: int | None = None) -> dict[str, Any]:
+    urgency = Urgency(t.urgency)
+    data = {
+        "id": t.id,
+        "kind": t.kind,
+        "category": t.category.value,
+        "title": t.title,
+        "body": t.body,
+        "urgency": URGENCY_CODES[urgency],
+        "urgency_label": URGENCY_LABELS[urgency],
+        "due_at": t.due_at.isoformat() if t.due_at else None,
+        "created_at": t.created_at.isoformat(),
+        "status": t.status.value,
+        "done_at": t.done_at.isoformat() if t.done_at else None,
+        "source": {"type": t.source_type, "id": t.source_id, "url": t.source_url},
+        "user": {"id": t.user_id, "name": t.user.name},
+        "sender": {"id": t.sender.id, "name": t.sender.name} if t.sender else None,
+        "done_by": {"id": t.done_by.id, "name": t.done_by.name} if t.done_by else None,
+        "acting_for": None,
+    }
+    if viewer_id is not None and viewer_id != t.user_id:
+        data["acting_for"] = {"id": t.user_id, "name": t.user.name}
+    return data
+
+
+def _announce(t: Todo, action: str) -> None:
+    for uid in watchers_of(t.user_id):
+        push.queue("todo", {"action": action, "todo": todo_json(t, uid)}, uid)
+
+
+# ---------------------------------------------------------------- the module-facing API
+
+
+def open_todo(
+    *,
+    user_id: int,
+    kind: str,
+    title: str,
+    source_type: str,
+    source_id: int,
+    source_url: str,
+    step: str = "",
+    urgency: Urgency = Urgency.NORMAL,
+    due_at: datetime | None = None,
+    category: TodoCategory = TodoCategory.TODO,
+    body: str = "",
+    sender_id: int | None = None,
+    notify_owner: bool = True,
+    announce: bool = True,
+) -> Todo:
+    """Open an item for a person; idempotent per (person, source, step): a retry returns the
+    existing item unchanged. Runs in the caller's transaction; pushes after its commit."""
+    key = dict(user_id=user_id, source_type=source_type, source_id=source_id, step=step)
+    existing = db.session.scalar(select(Todo).filter_by(**key))
+    if existing is not None:
+        return existing
+    t = Todo(
+        **key,
+        kind=kind,
+        title=title[:200],
+        body=body,
+        source_url=source_url,
+        urgency=int(urgency),
+        due_at=due_at,
+        category=category,
+        sender_id=sender_id,
+        status=TodoStatus.PENDING,
+        created_at=utcnow(),
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(t)
+            db.session.flush()
+    except IntegrityError:  # a concurrent retry won the race: theirs is the item
+        return db.session.scalar(select(Todo).filter_by(**key))
+    if announce:
+        _announce(t, "created")
+    if notify_owner:
+        prefix = "新待阅" if category is TodoCategory.READ else "新待办"
+        notify(
+            user_id,
+            f"{prefix}：{t.title}",
+            body=URGENCY_LABELS[Urgency(t.urgency)],
+            url=source_url,
+            kind="todo",
+        )
+    return t
+
+
+def _close(t: Todo, status: TodoStatus, by: User | None) -> bool:
+    if t.status is not TodoStatus.PENDING:
+        return False  # already closed: completing twice is harmless
+    t.status, t.done_at, t.done_by_id = status, utcnow(), by.id if by else None
+    t.done_by = by
+    _announce(t, "done" if status is TodoStatus.DONE else "cancelled")
+    return True
+
+
+def close_for_source(
+    source_type: str,
+    source_id: int,
+    *,
+    step: str | None = None,
+    user_id: int | None = None,
+    status: TodoStatus = TodoStatus.DONE,
+    by: User | None = None,
+) -> int:
+    """Close a source's pending items (one step, one person, or all): how flows hand on."""
+    stmt = select(Todo).where(
+        Todo.source_type == source_type, Todo.source_id == source_id, Todo.status == TodoStatus.PENDING
+    )
+    if step is not None:
+        stmt = stmt.where(Todo.step == step)
+    if user_id is not None:
+        stmt = stmt.where(Todo.user_id == user_id)
+    return sum(_close(t, status, by) for t in db.session.scalars(stmt.with_for_update()))
+
+
+# ---------------------------------------------------------------- what a person does
+
+
+def get_todo(viewer: User, todo_id: int) -> Todo:
+    t = db.session.get(Todo, todo_id)
+    if t is None or (t.user_id not in _owners_visible_to(viewer) and t.sender_id != viewer.id):
+        raise NotFound("待办不存在或无权访问")
+    return t
+
+
+def complete(actor: Actor, todo_id: int) -> Todo:
+    """Mark done by the owner or someone acting for them; one audit event when it changes."""
+    me = actor.user
+    t = get_todo(me, todo_id)
+    if t.user_id not in _owners_visible_to(me):
+        raise NotFound("待办不存在或无权访问")  # the sender sees it but may not close it
+    db.session.refresh(t, with_for_update=True)
+    acting = Actor(
+        user=me, on_behalf_of=t.user if t.user_id != me.id else None, ip=actor.ip, user_agent=actor.user_agent
+    )
+    if _close(t, TodoStatus.DONE, me):
+        record(acting, "office:todo:complete", t, details={"title": t.title, "owner_id": t.user_id})
+    return t
+
+
+def send_memo(
+    actor: Actor,
+    *,
+    user_id: int,
+    title: str,
+    body: str = "",
+    urgency: str = "normal",
+    due_at: datetime | None = None,
+    request_key: str | None = None,
+) -> Todo:
+    """交办: a person sends another a to-do directly (a short assignment with a due time)."""
+    me = actor.user
+    target = identity.get_user(me, user_id)
+    if not target.active:
+        raise ServiceError("inactive_user", "对方账号已停用", 422, field="user_id")
+    if due_at is not None and due_at <= utcnow():
+        raise ServiceError("due_in_past", "办理期限须晚于当前时间", 422, field="due_at")
+    from office.todos.models import URGENCY_BY_CODE
+
+    # Source = the sender; the step carries the client's request key, so a retried POST
+    # returns the same item instead of sending twice.
+    step = f"memo:{request_key}" if request_key else f"memo:{utcnow().timestamp()}"
+    t = open_todo(
+        user_id=target.id,
+        kind="memo",
+        title=title.strip(),
+        body=body.strip(),
+        source_type="memo",
+        source_id=me.id,
+        source_url="",
+        step=step,
+        urgency=URGENCY_BY_CODE[urgency],
+        due_at=due_at,
+        sender_id=me.id,
+        notify_owner=False,
+        announce=False,
+    )
+    if not t.source_url:  # newly created: its own page is where it leads
+        t.source_url = f"/todos/{t.id}"
+        db.session.flush()
+        _announce(t, "created")
+        notify(target.id, f"新待办：{t.title}", body=f"{me.name} 交办", url=t.source_url, kind="todo")
+        record(
+            actor, "office:todo:send", t, details={"to": target.name, "title": t.title, "urgency": urgency}
+        )
+    return t
+
+
+def urge(actor: Actor, todo_id: int, message: str = "") -> Todo:
+    """催办: the sender reminds the current handler; at most once an hour per item."""
+    me = actor.user
+    t = get_todo(me, todo_id)
+    if t.sender_id != me.id:
+        raise ServiceError("not_sender", "只有交办人可以催办", 403)
+    if t.status is not TodoStatus.PENDING:
+        raise ServiceError("already_closed", "该事项已办结，无需催办", 409)
+    db.session.refresh(t, with_for_update=True)
+    now = utcnow()
+    if t.last_urged_at and now - t.last_urged_at < URGE_INTERVAL:
+        next_at = t.last_urged_at + URGE_INTERVAL
+        retry = int((next_at - now).total_seconds()) + 1
+        raise ServiceError(
+            "urge_too_often",
+            f"每小时最多催办一次，下次可催办时间：{next_at.isoformat()}",
+            429,
+            details={"next_allowed_at": next_at.isoformat()},
+            headers={"Retry-After": str(retry)},
+        )
+    t.last_urged_at = now
+    text = message.strip() or f"{me.name} 催办：请尽快办理"
+    for uid in watchers_of(t.user_id):
+        notify(uid, f"催办：{t.title}", body=text, url=t.source_url, kind="urge")
+    record(actor, "office:todo:urge", t, details={"message": text})
+    return t
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _ordered(stmt):
+    nulls_last = case((Todo.due_at.is_(None), 1), else_=0)
+    return stmt.order_by(Todo.urgency.desc(), nulls_last, Todo.due_at, Todo.created_at, Todo.id)
+
+
+def list_todos(
+    viewer: User,
+    *,
+    status: str = "pending",
+    category: str | None = None,
+    kind: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> Page:
+    """待办 (pending todo), 待阅 (pending read), 已办 (done: closed by me or for me)."""
+    owners = _owners_visible_to(viewer)
+    if status == "done":
+        stmt = select(Todo).where(
+            Todo.status == TodoStatus.DONE, (Todo.user_id == viewer.id) | (Todo.done_by_id == viewer.id)
+        )
+        if category:
+            stmt = stmt.where(Todo.category == TodoCategory(category))
+        stmt = stmt.order_by(Todo.done_at.desc(), Todo.id.desc())
+    else:
+        stmt = select(Todo).where(
+            Todo.user_id.in_(owners),
+            Todo.status == TodoStatus.PENDING,
+            Todo.category == TodoCategory(category or "todo"),
+        )
+        stmt = _ordered(stmt)
+    if kind:
+        stmt = stmt.where(Todo.kind == kind)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    items = db.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+    return Page(list(items), total, page, per_page)
+
+
+def counts(viewer: User) -> dict[str, Any]:
+    """Pending items per kind, and per category (待办 / 待阅), including those acted for."""
+    rows = db.session.execute(
+        select(Todo.category, Todo.kind, func.count())
+        .where(Todo.user_id.in_(_owners_visible_to(viewer)), Todo.status == TodoStatus.PENDING)
+        .group_by(Todo.category, Todo.kind)
+    ).all()
+    by_kind: dict[str, int] = {}
+    by_category = {"todo": 0, "read": 0}
+    for category, kind, n in rows:
+        by_kind[kind] = by_kind.get(kind, 0) + n
+        by_category[category.value] += n
+    return {
+        "pending": by_category["todo"],
+        "to_read": by_category["read"],
+        "by_kind": by_kind,
+        "by_category": by_category,
+    }
+
+
+def sent_by(viewer: User, *, page: int = 1, per_page: int = 20) -> Page:
+    """Items I sent onward (for urging)."""
+    stmt = (
+        select(Todo)
+        .where(Todo.sender_id == viewer.id)
+        .order_by(Todo.status != TodoStatus.PENDING, Todo.created_at.desc())
+    )
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    items = db.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+    return Page(list(items), total, page, per_page)
+
+
+def can_send_to(viewer: User, other: User) -> bool:
+    return can_see_user(viewer, other)
+
+
+def actions_for(viewer: User, t: Todo) -> list[str]:
+    """What this viewer may do with the item now (API.md: ``"actions"``)."""
+    if t.status is not TodoStatus.PENDING:
+        return []
+    actions = []
+    if t.user_id in _owners_visible_to(viewer):
+        actions.append("complete")
+    if t.sender_id == viewer.id:
+        actions.append("urge")
+    return actions
