@@ -14,14 +14,23 @@ bp = Blueprint("web", __name__)
 @bp.get("/")
 @login_required
 def home():
+    from office.db import utcnow
     from office.identity import services as identity
+    from office.todos import services as todos
+    from office.todos.views import KIND_LABELS
 
     user = g.user
+    g.todo_counts = todos.counts(user)  # the header badge uses the same numbers
     return render_template(
         "home.html",
         principals=identity.principals_of(user),
         delegations=[d for d in identity.delegations_for(user) if d.revoked_at is None],
         secretaries=identity.secretaries_of(user),
+        todo_counts=g.todo_counts,
+        top_todos=todos.list_todos(user, status="pending", category="todo", per_page=5).items,
+        kind_labels=KIND_LABELS,
+        todo_json=lambda t: todos.todo_json(t, user.id),
+        now=utcnow(),
     )
 
 
