@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,7 @@ from office.identity.services import Page
 from office.notifications.services import notify
 from office.push import services as push
 from office.todos.models import (
+    URGENCY_BY_CODE,
     URGENCY_CODES,
     URGENCY_LABELS,
     Todo,
@@ -35,6 +37,7 @@ from office.todos.models import (
 )
 
 URGE_INTERVAL = timedelta(hours=1)
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 # ---------------------------------------------------------------- who sees an item
@@ -78,14 +81,23 @@ def todo_json(t: Todo, viewer_id: int | None = None) -> dict[str, Any]:
         "done_by": {"id": t.done_by.id, "name": t.done_by.name} if t.done_by else None,
         "acting_for": None,
     }
-    if viewer_id is not None and viewer_id != t.user_id:
+    if viewer_id is not None and viewer_id not in (t.user_id, t.sender_id):
         data["acting_for"] = {"id": t.user_id, "name": t.user.name}
     return data
 
 
 def _announce(t: Todo, action: str) -> None:
+    """Push to the owner and those acting for them, and nobody else (the sender hears of the
+    outcome through a notification)."""
     for uid in watchers_of(t.user_id):
         push.queue("todo", {"action": action, "todo": todo_json(t, uid)}, uid)
+
+
+def _notify_watchers(t: Todo, title: str, body: str, kind: str) -> None:
+    """The owner, and those acting for them (marked as such), get the notification."""
+    for uid in watchers_of(t.user_id):
+        prefix = "" if uid == t.user_id else f"（代{t.user.name}）"
+        notify(uid, f"{title}{prefix}", body=body, url=t.source_url, kind=kind)
 
 
 # ---------------------------------------------------------------- the module-facing API
@@ -153,6 +165,9 @@ def _close(t: Todo, status: TodoStatus, by: User | None) -> bool:
     t.status, t.done_at, t.done_by_id = status, utcnow(), by.id if by else None
     t.done_by = by
     _announce(t, "done" if status is TodoStatus.DONE else "cancelled")
+    if status is TodoStatus.DONE and t.sender_id and t.sender_id != (by.id if by else None):
+        who = by.name if by else "系统"
+        notify(t.sender_id, f"已办结：{t.title}", body=f"{who} 已办结", url=t.source_url, kind="done")
     return True
 
 
@@ -218,8 +233,6 @@ def send_memo(
         raise ServiceError("inactive_user", "对方账号已停用", 422, field="user_id")
     if due_at is not None and due_at <= utcnow():
         raise ServiceError("due_in_past", "办理期限须晚于当前时间", 422, field="due_at")
-    from office.todos.models import URGENCY_BY_CODE
-
     # Source = the sender; the step carries the client's request key, so a retried POST
     # returns the same item instead of sending twice.
     step = f"memo:{request_key}" if request_key else f"memo:{utcnow().timestamp()}"
@@ -242,7 +255,7 @@ def send_memo(
         t.source_url = f"/todos/{t.id}"
         db.session.flush()
         _announce(t, "created")
-        notify(target.id, f"新待办：{t.title}", body=f"{me.name} 交办", url=t.source_url, kind="todo")
+        _notify_watchers(t, f"新待办：{t.title}", f"{me.name} 交办", "todo")
         record(
             actor, "office:todo:send", t, details={"to": target.name, "title": t.title, "urgency": urgency}
         )
@@ -262,17 +275,17 @@ def urge(actor: Actor, todo_id: int, message: str = "") -> Todo:
     if t.last_urged_at and now - t.last_urged_at < URGE_INTERVAL:
         next_at = t.last_urged_at + URGE_INTERVAL
         retry = int((next_at - now).total_seconds()) + 1
+        local = next_at.astimezone(BEIJING).strftime("%H:%M")
         raise ServiceError(
             "urge_too_often",
-            f"每小时最多催办一次，下次可催办时间：{next_at.isoformat()}",
+            f"每小时最多催办一次，请于 {local} 后再催办",
             429,
             details={"next_allowed_at": next_at.isoformat()},
             headers={"Retry-After": str(retry)},
         )
     t.last_urged_at = now
     text = message.strip() or f"{me.name} 催办：请尽快办理"
-    for uid in watchers_of(t.user_id):
-        notify(uid, f"催办：{t.title}", body=text, url=t.source_url, kind="urge")
+    _notify_watchers(t, f"催办：{t.title}", text, "urge")
     record(actor, "office:todo:urge", t, details={"message": text})
     return t
 
