@@ -1,7 +1,8 @@
 """Command line: ``python -m office <command>`` or ``flask --app wsgi <command>``.
 
 init (database, keys, first admin), demo (demo data), serve (development server with
-Socket.IO), create-user, audit verify; plus Flask-Migrate's ``db`` group.
+Socket.IO and the reminder scheduler), create-user, audit verify, scheduler (the reminder
+scheduler in the foreground), reminders run-once; plus Flask-Migrate's ``db`` group.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(audit_group)
+    app.cli.add_command(scheduler_command)
+    app.cli.add_command(reminders_group)
 
 
 def upgrade_db() -> None:
@@ -85,15 +88,25 @@ def demo_command(password: str | None) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="默认取 PORT 环境变量（5000）")
+@click.option(
+    "--scheduler/--no-scheduler",
+    "with_scheduler",
+    default=None,
+    help="同时运行提醒调度（默认取 OFFICE_SCHEDULER，开启）",
+)
 @with_appcontext
-def serve_command(host: str, port: int | None) -> None:
+def serve_command(host: str, port: int | None, with_scheduler: bool | None) -> None:
     """Development server with Socket.IO (use gunicorn in production)."""
     from office.extensions import socketio
+    from office.reminders.scheduler import scheduler_enabled, start_background
 
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     port = port or current_app.config["PORT"]
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # let Flask-SocketIO start the server from here
+    if with_scheduler if with_scheduler is not None else scheduler_enabled(app):
+        start_background(app)
     click.echo(f"政务协同办公 正在运行：http://{host}:{port}/  （Ctrl+C 退出）")
-    socketio.run(current_app._get_current_object(), host=host, port=port, allow_unsafe_werkzeug=True)  # type: ignore[attr-defined]
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
 
 
 @click.command("create-user")
@@ -151,6 +164,57 @@ def audit_verify() -> None:
     result = verify()
     click.echo(result.message())
     if not result.ok:
+        sys.exit(1)
+
+
+@click.command("scheduler")
+@click.option("--interval", type=float, default=None, help="间隔秒数（默认取 OFFICE_SCHEDULER_INTERVAL，60）")
+@with_appcontext
+def scheduler_command(interval: float | None) -> None:
+    """Run the reminder scheduler in the foreground (one active process across instances)."""
+    import contextlib
+    import signal
+
+    from office.reminders.scheduler import run_forever
+
+    def _terminate(signum, frame):  # SIGTERM (docker stop): leave through the loop's finally
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C
+        run_forever(current_app._get_current_object(), interval=interval)  # type: ignore[attr-defined]
+
+
+@click.group("reminders")
+def reminders_group() -> None:
+    """Reminders (临期 / 逾期)."""
+
+
+@reminders_group.command("run-once")
+@click.option("--now", "at", default=None, help="按此时刻计算（ISO 8601，带时区；默认当前时间）")
+@with_appcontext
+def reminders_run_once(at: str | None) -> None:
+    """Send what is due now, once, without election (for cron and debugging)."""
+    from datetime import datetime
+
+    from office.reminders.services import run_due_reminders
+
+    now = None
+    if at:
+        try:
+            now = datetime.fromisoformat(at)
+        except ValueError:
+            hint = "须为 ISO 8601 时间，如 2026-05-01T09:00:00+08:00"
+            raise click.BadParameter(hint, param_hint="--now") from None
+        if now.tzinfo is None:
+            raise click.BadParameter("须带时区，如 +08:00", param_hint="--now")
+    result = run_due_reminders(now)
+    click.echo(
+        f"临期提醒 {result.get('due_soon', 0)} 条，逾期提醒 {result.get('overdue', 0)} 条，"
+        f"通知 {result.get('notifications', 0)} 条"
+    )
+    if result.get("errors"):
+        click.echo(f"{result['errors']} 个提醒来源出错，详见日志", err=True)
         sys.exit(1)
 
 

@@ -77,6 +77,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PORT": int(env.get("PORT", "5000")),
         # Socket.IO: None lets Flask-SocketIO pick (gevent under gunicorn, threading in `serve`).
         "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE") or None,
+        # Reminder scheduler: runs in every app process, one elected instance is active.
+        "OFFICE_SCHEDULER": _flag(env, "OFFICE_SCHEDULER", True),
+        "OFFICE_SCHEDULER_INTERVAL": float(env.get("OFFICE_SCHEDULER_INTERVAL") or 60),
         # Sessions and sign-in.
         "IDLE_TIMEOUT_MINUTES": int(env.get("OFFICE_IDLE_TIMEOUT_MINUTES", "30")),
         "API_TOKEN_TTL_HOURS": int(env.get("OFFICE_API_TOKEN_TTL_HOURS", "12")),

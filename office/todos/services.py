@@ -188,7 +188,7 @@ def close_for_source(
         stmt = stmt.where(Todo.step == step)
     if user_id is not None:
         stmt = stmt.where(Todo.user_id == user_id)
-    return sum(_close(t, status, by) for t in db.session.scalars(stmt.with_for_update()))
+    return sum(_close(t, status, by) for t in db.session.scalars(stmt.with_for_update(key_share=True)))
 
 
 # ---------------------------------------------------------------- what a person does
@@ -207,7 +207,7 @@ def complete(actor: Actor, todo_id: int) -> Todo:
     t = get_todo(me, todo_id)
     if t.user_id not in _owners_visible_to(me):
         raise NotFound("待办不存在或无权访问")  # the sender sees it but may not close it
-    db.session.refresh(t, with_for_update=True)
+    db.session.refresh(t, with_for_update={"key_share": True})
     acting = Actor(
         user=me, on_behalf_of=t.user if t.user_id != me.id else None, ip=actor.ip, user_agent=actor.user_agent
     )
@@ -270,7 +270,7 @@ def urge(actor: Actor, todo_id: int, message: str = "") -> Todo:
         raise ServiceError("not_sender", "只有交办人可以催办", 403)
     if t.status is not TodoStatus.PENDING:
         raise ServiceError("already_closed", "该事项已办结，无需催办", 409)
-    db.session.refresh(t, with_for_update=True)
+    db.session.refresh(t, with_for_update={"key_share": True})
     now = utcnow()
     if t.last_urged_at and now - t.last_urged_at < URGE_INTERVAL:
         next_at = t.last_urged_at + URGE_INTERVAL
