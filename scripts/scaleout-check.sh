@@ -5,14 +5,23 @@
 # (two gunicorn/gevent processes on two free ports, sharing the database, Redis and the
 # SECRET_KEY/OFFICE_MASTER_KEY, each with its own instance folder), waits for /readyz on both,
 # then runs scripts/scaleout_check.py (tokens, sessions and Socket.IO across the instances,
-# pushes through the Redis message queue, refusals without credentials, init ran once).
+# pushes through the Redis message queue -- including a to-do created through A reaching the
+# person's connections on both -- refusals without credentials, init ran once).
 # When nginx is installed, docker/nginx.conf is run in front of both instances as well and
 # the API and Socket.IO (WebSocket, and long-polling + upgrade, which needs the sticky
 # sessions) are checked through it.
 # Finally stops both servers and drops the database. Exit status 0 only if every check passed.
 #
+# With --hold (tests/deploy/conftest.py) it runs no checks and no nginx: once both answer
+# /readyz it prints one line
+#   scaleout: HOLD url_a=http://127.0.0.1:PORT url_b=http://127.0.0.1:PORT work=DIR
+# where DIR holds a.log, b.log and cli.env (mode 0600: the DATABASE_URL, keys and instance
+# folder for `python -m office ...` calls against this pair, e.g. create-user), and keeps the
+# pair running until its standard input closes or it gets SIGTERM/SIGINT, then stops both
+# servers and drops the database as usual.
+#
 # Needs: PostgreSQL (trust or password in the URL) and Redis; the venv (.venv) set up.
-#   scripts/scaleout-check.sh
+#   scripts/scaleout-check.sh [--hold]
 # Settings (environment):
 #   SCALEOUT_PG_URL     maintenance DB URL    [postgresql://postgres@127.0.0.1:5432/postgres]
 #   SCALEOUT_REDIS_URL  Redis URL incl. db    [redis://127.0.0.1:6379/5]
@@ -23,6 +32,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+
+HOLD=0
+case "${1:-}" in
+  "") ;;
+  --hold) HOLD=1 ;;
+  *) printf 'usage: %s [--hold]\n' "$0" >&2; exit 2 ;;
+esac
 
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 PG_URL=${SCALEOUT_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
@@ -158,7 +174,9 @@ say "started docker/entrypoint.sh twice: A on 127.0.0.1:$PORT_A (pid ${PIDS[0]})
 # ---------------------------------------------------------------- nginx in front (optional)
 # docker/nginx.conf itself, with the compose service names replaced by the two local ports.
 VIA=()
-if command -v nginx >/dev/null; then
+if [ "$HOLD" = 1 ]; then
+  : # the held pair is used directly
+elif command -v nginx >/dev/null; then
   mkdir -p "$WORK/nginx/logs"
   sed -e "s|server app1:5000|server 127.0.0.1:$PORT_A|" \
     -e "s|server app2:5000|server 127.0.0.1:$PORT_B|" \
@@ -176,6 +194,25 @@ if command -v nginx >/dev/null; then
   say "nginx (${SCALEOUT_NGINX_CONF:-docker/nginx.conf}) in front of both on 127.0.0.1:$PORT_N (pid ${PIDS[2]})"
 else
   say "nginx not installed: the checks through docker/nginx.conf are skipped (apt-get install nginx-light)"
+fi
+
+# ---------------------------------------------------------------- held for tests/deploy
+if [ "$HOLD" = 1 ]; then
+  "$PYTHON" scripts/scaleout_check.py --ready-only --wait "$TIMEOUT" --redis-url "$REDIS_URL" \
+    --pids "$(IFS=,; echo "${PIDS[*]}")" \
+    "http://127.0.0.1:$PORT_A" "http://127.0.0.1:$PORT_B" >&2 \
+    || die "the instances did not become ready"
+  (
+    umask 077
+    for name in DATABASE_URL REDIS_URL OFFICE_ENV OFFICE_INSTANCE SECRET_KEY OFFICE_MASTER_KEY; do
+      printf '%s=%s\n' "$name" "${!name}"
+    done >"$WORK/cli.env"
+  )
+  say "HOLD url_a=http://127.0.0.1:$PORT_A url_b=http://127.0.0.1:$PORT_B work=$WORK"
+  # Until the caller closes our standard input (or signals us); then the EXIT trap cleans up.
+  while IFS= read -r _; do :; done
+  say "stdin closed after ${SECONDS} s: stopping"
+  exit 0
 fi
 
 # ---------------------------------------------------------------- checks

@@ -6,7 +6,8 @@ the ``office create-user`` call::
 
     python scripts/scaleout_check.py --redis-url redis://127.0.0.1:6379/5 URL_A URL_B
 
-Prints one PASS/FAIL line per check and exits 1 if any failed.
+Prints one PASS/FAIL line per check and exits 1 if any failed. With ``--ready-only`` it only
+waits for /readyz on both (scripts/scaleout-check.sh --hold, for tests/deploy).
 """
 
 from __future__ import annotations
@@ -88,10 +89,31 @@ class Client:
         self.sio = socketio.Client(reconnection=False)
         self.hello: dict[str, Any] | None = None
         self.pings: list[dict[str, Any]] = []
+        self.events: list[tuple[str, Any]] = []  # the app's own pushes: todo, notification
         self._hello = threading.Event()
         self._ping = threading.Event()
+        self._event = threading.Condition()
         self.sio.on("hello", self._on_hello)
         self.sio.on("scaleout-ping", self._on_ping)
+        for name in ("todo", "notification"):
+            self.sio.on(name, lambda data, name=name: self._on_event(name, data))
+
+    def _on_event(self, name: str, data: Any) -> None:
+        with self._event:
+            self.events.append((name, data))
+            self._event.notify_all()
+
+    def wait_event(self, name: str, match, timeout: float = EVENT_TIMEOUT) -> Any:
+        """The first ``name`` event whose payload satisfies ``match``, or None."""
+        with self._event:
+            found: list[Any] = []
+
+            def seen() -> bool:
+                found[:] = [d for n, d in self.events if n == name and match(d)][:1]
+                return bool(found)
+
+            self._event.wait_for(seen, timeout)
+            return found[0] if found else None
 
     def _on_hello(self, data: dict[str, Any]) -> None:
         self.hello = data
@@ -164,6 +186,7 @@ def main() -> int:
     parser.add_argument("--pids", default="", help="server pids: fail fast when one exits")
     parser.add_argument("--logs", default="", help="the instances' logs: check that init ran once")
     parser.add_argument("--via", default="", help="a proxy in front of both (docker/nginx.conf)")
+    parser.add_argument("--ready-only", action="store_true", help="only wait for /readyz on both")
     args = parser.parse_args()
     urls = {"A": args.url_a.rstrip("/"), "B": args.url_b.rstrip("/")}
     pids = [int(p) for p in args.pids.split(",") if p]
@@ -171,6 +194,8 @@ def main() -> int:
 
     if not wait_ready(list(urls.values()), pids, args.wait):
         return 1
+    if args.ready_only:
+        return 0
 
     # -- health and readiness --------------------------------------------------------
     migrations = {}
@@ -313,6 +338,7 @@ def main() -> int:
                 r.check(
                     f"{name}: push to room user:{user_id} via Redis reaches this connection", got, "no event"
                 )
+            check_memo_push(r, urls, tokens, user_id, clients)
     finally:
         for client in clients.values():
             client.close()
@@ -320,6 +346,48 @@ def main() -> int:
     for pid in pids:
         r.check(f"server process {pid} still running", alive(pid))
     return finish(r)
+
+
+def check_memo_push(
+    r: Results, urls: dict[str, str], tokens: dict[str, str], user_id: int, clients: dict[str, Client]
+) -> None:
+    """The app's own push path: a 交办 to-do POSTed to A (to oneself) is emitted after its
+    commit through the message queue and reaches the person's connections on every instance;
+    B's inbox lists it for a client catching up with after_id."""
+    auth = {"Authorization": f"Bearer {tokens['B']}"}
+    resp = requests.get(f"{urls['B']}/api/v1/notifications", params={"per_page": 1}, headers=auth, timeout=10)
+    items = resp.json().get("items", []) if resp.status_code == 200 else []
+    last_id = items[0]["id"] if items else 0
+    stamp = time.time_ns()
+    title = f"扩展检查交办 {stamp}"
+    resp = requests.post(
+        f"{urls['A']}/api/v1/todos",
+        json={"user_id": user_id, "title": title},
+        headers={"Authorization": f"Bearer {tokens['A']}", "Idempotency-Key": f"scaleout-{stamp}"},
+        timeout=15,
+    )
+    if not r.check(
+        "A: POST /api/v1/todos (交办 to oneself) -> 201", resp.status_code == 201, resp.text[:200]
+    ):
+        return
+    todo_id = resp.json()["id"]
+    for name, client in clients.items():
+        todo = client.wait_event("todo", lambda d: (d.get("todo") or {}).get("id") == todo_id)
+        note = client.wait_event("notification", lambda d: title in (d.get("title") or ""))
+        r.check(
+            f"{name}: the to-do created through A arrives as 'todo' and 'notification' events",
+            todo is not None and todo.get("action") == "created" and note is not None,
+            f"todo={todo} notification={note}",
+        )
+    resp = requests.get(
+        f"{urls['B']}/api/v1/notifications", params={"after_id": last_id}, headers=auth, timeout=10
+    )
+    titles = [n["title"] for n in resp.json().get("items", [])] if resp.status_code == 200 else []
+    r.check(
+        f"B: GET /api/v1/notifications?after_id={last_id} lists exactly that notification",
+        len(titles) == 1 and title in titles[0],
+        f"{resp.status_code} {titles or resp.text[:200]}",
+    )
 
 
 def check_proxy(r: Results, via: str, token: str, user_id: int | None) -> dict[str, Client]:

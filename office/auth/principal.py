@@ -162,6 +162,8 @@ def _listen_once() -> None:
 
     @event.listens_for(db.session, "after_commit")
     def _after_commit(session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint was released; the outer may roll back
+            return
         if session.info.pop("principal_changed", False):
             cache().bump()
 
@@ -170,9 +172,12 @@ def _listen_once() -> None:
         if _touches_identity(session):
             identity_changed(session)
 
-    @event.listens_for(db.session, "after_rollback")
-    def _after_rollback(session: Session) -> None:
-        session.info.pop("principal_changed", None)
+    @event.listens_for(db.session, "after_soft_rollback")
+    def _after_rollback(session: Session, previous_transaction: Any) -> None:
+        # Only the outer transaction's rollback forgets the change; a savepoint rollback keeps
+        # it (an extra invalidation is harmless, a missed one is not).
+        if previous_transaction.parent is None:
+            session.info.pop("principal_changed", None)
 
 
 def _touches_identity(session: Session) -> bool:

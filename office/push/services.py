@@ -8,6 +8,7 @@ connected to any app process, and also works from the scheduler process.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -45,18 +46,42 @@ def _flush(session: Session) -> None:
 
 
 _installed: list[bool] = []
+_MARKS = "push_queue_marks"
 
 
 def install() -> None:
-    """Hook the process-wide session once (``db.session`` is shared by every app)."""
+    """Hook the process-wide session once (``db.session`` is shared by every app).
+
+    SQLAlchemy fires ``after_commit``/``after_rollback`` for savepoints too
+    (``begin_nested``): releasing a savepoint must not emit (the outer transaction may still
+    roll back), and rolling one back drops only the events queued inside it.
+    """
     if _installed:
         return
     _installed.append(True)
 
+    @event.listens_for(db.session, "after_transaction_create")
+    def _mark(session: Session, transaction) -> None:
+        if transaction.nested:  # where this savepoint starts in the queue
+            marks = session.info.setdefault(_MARKS, weakref.WeakKeyDictionary())
+            marks[transaction] = len(session.info.get(_KEY, ()))
+
     @event.listens_for(db.session, "after_commit")
     def _after_commit(session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint was released, not the transaction
+            return
         _flush(session)
 
-    @event.listens_for(db.session, "after_rollback")
-    def _after_rollback(session: Session) -> None:
-        session.info.pop(_KEY, None)
+    @event.listens_for(db.session, "after_transaction_end")
+    def _after_transaction_end(session: Session, transaction) -> None:
+        if transaction.parent is None:  # ended without a commit (close()): nothing to emit
+            session.info.pop(_KEY, None)
+
+    @event.listens_for(db.session, "after_soft_rollback")
+    def _after_soft_rollback(session: Session, previous_transaction) -> None:
+        if previous_transaction.nested:  # back to the savepoint: forget what was queued since
+            mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+            if mark is not None and _KEY in session.info:
+                del session.info[_KEY][mark:]
+        elif previous_transaction.parent is None:
+            session.info.pop(_KEY, None)

@@ -182,3 +182,26 @@ def test_urge_once_an_hour(ctx, people):
     with pytest.raises(ServiceError) as err:
         services.urge(Actor(user=_user(people["staff"])), t.id)
     assert err.value.status == 403
+
+
+def test_savepoints_neither_emit_early_nor_drop_outer_events(app, ctx, people, monkeypatch):
+    """open_todo uses a savepoint; releasing it must not emit, rolling one back drops only
+    what it queued."""
+    from office.extensions import socketio
+
+    sent = []
+    monkeypatch.setattr(socketio, "emit", lambda name, payload, to=None, **kw: sent.append((name, to)))
+    _open(people["staff"], "a")
+    _open(people["leader"], "b")  # its savepoint is released here
+    assert sent == []
+    db.session.rollback()
+    assert sent == []
+    _open(people["staff"], "c")
+    try:
+        with db.session.begin_nested():
+            _open(people["leader"], "d")
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    db.session.commit()
+    assert sent == [("todo", f"user:{people['staff']}"), ("notification", f"user:{people['staff']}")]
