@@ -119,4 +119,4 @@ fi
 log "starting gunicorn (gevent, 1 worker) on ${BIND}"
 # Extra options (timeouts, --forwarded-allow-ips, ...) come from GUNICORN_CMD_ARGS, which
 # gunicorn reads itself.
-exec gunicorn -k gevent -w 1 -b "${BIND}" --access-logfile - "${control[@]}" wsgi:app
+exec gunicorn -k gevent -w 1 --worker-connections "${WORKER_CONNECTIONS:-4000}" -b "${BIND}" --access-logfile - "${control[@]}" wsgi:app

@@ -638,7 +638,8 @@ def principals_of(user: User, at: datetime | None = None) -> list[User]:
     return list(
         db.session.scalars(
             select(User)
-            .where(User.active.is_(True), or_(User.id.in_(delegators), User.id.in_(leaders)))
+            # one IN over a UNION: an OR of two INs scans every user on PostgreSQL
+            .where(User.active.is_(True), User.id.in_(delegators.union(leaders)))
             .order_by(User.id)
         )
     )

@@ -58,6 +58,9 @@ class Todo(Base):
         Index("ix_todos_list", "user_id", "status", "category", "urgency", "due_at", "created_at"),
         Index("ix_todos_source", "source_type", "source_id"),
         Index("ix_todos_due_pending", "status", "due_at"),
+        # 已办 (closed by me) and 我交办的 (sent by me) lists.
+        Index("ix_todos_done_by_id", "done_by_id"),
+        Index("ix_todos_sender_id", "sender_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
