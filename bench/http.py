@@ -33,28 +33,27 @@ from pathlib import Path
 # shadow the standard library's `http` package (used by requests, urllib, ...). Drop it.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import requests
+
+from bench.common import Server, log, office_cli, reachable, temp_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "http.json"
@@ -76,105 +75,6 @@ done = function(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def temp_database(maintenance_url: str) -> Iterator[str]:
-    name = f"office_bench_{int(time.time())}_{os.getpid()}"
-    with psycopg.connect(maintenance_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    log(f"database {name} created")
-    try:
-        yield maintenance_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(maintenance_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        log(f"database {name} dropped")
-
-
-class Server:
-    """One gunicorn (gevent) process group, started and stopped by us."""
-
-    def __init__(self, label: str, module: str, workers: int, env: dict[str, str], logdir: Path) -> None:
-        self.label = label
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.cmd = [
-            gunicorn, "-k", "gevent", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-            "--no-control-socket", "--log-level", "warning", "--graceful-timeout", "3", module,
-        ]  # fmt: skip
-        self.log_path = logdir / f"{label}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop)
-        self.proc = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait(self, path: str, timeout: float = 60, headers: dict[str, str] | None = None) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.label} server exited: see {self.log_path}\n{self.log_path.read_text()[-2000:]}"
-                )
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + path, headers=headers, timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.label} server not ready within {timeout:.0f} s")
-
-    def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self._log.close()
-
-
-def office_cli(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "office", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"office {args[0]} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
-# ---------------------------------------------------------------- load generators
 
 
 def ensure_wrk(allow_install: bool) -> str | None:
@@ -346,13 +246,9 @@ def main() -> int:
         log("wrk unavailable: using the asyncio load generator (it saturates first; lower numbers)")
 
     redis_url = args.redis_url
-    if redis_url:
-        from urllib.parse import urlsplit
-
-        u = urlsplit(redis_url)
-        if not reachable(u.hostname or "127.0.0.1", u.port or 6379):
-            log(f"Redis at {redis_url} not reachable: running without REDIS_URL")
-            redis_url = ""
+    if redis_url and not reachable(redis_url, 6379):
+        log(f"Redis at {redis_url} not reachable: running without REDIS_URL")
+        redis_url = ""
 
     tmp = Path(tempfile.mkdtemp(prefix="office-bench-"))
     servers: list[Server] = []
@@ -391,7 +287,9 @@ def main() -> int:
                 this: dict[str, dict[str, Any]] = {}
                 for label in ("office", "bare"):
                     module = args.office_app if label == "office" else "bench.bare_app:app"
-                    server = Server(label, module, args.workers, env if label == "office" else bare_env, tmp)
+                    server = Server(
+                        label, module, env if label == "office" else bare_env, tmp, workers=args.workers
+                    )
                     servers.append(server)
                     try:
                         if label == "office":
