@@ -34,9 +34,10 @@ What it does, per database, all local:
 5. EXPLAIN (ANALYZE, BUFFERS) (SQLite: EXPLAIN QUERY PLAN) of the SQL the two endpoints run,
    captured from the app for the median and the heaviest sampled user; saved in the results.
 
---variant union / proposed measure the fixes described in bench/README.md without changing
-office/: the measuring process patches office.identity.services.principals_of (and
-office.todos.services._ordered), and `proposed` replaces the indexes after the load.
+--variant proposed measures the next fix described in bench/README.md without changing
+office/: the measuring process patches office.todos.services._ordered and replaces the
+indexes after the load. (The earlier `union` variant, one IN over a UNION in
+principals_of, is now the code itself.)
 
 Results: bench/results/todos.json. Exit status 1 when a p95 is over 20 ms.
 """
@@ -407,8 +408,6 @@ def measure_main(args: argparse.Namespace) -> int:
 
     spec = json.loads(Path(args.users).read_text())
     app = create_app()
-    if args.variant in ("union", "proposed"):
-        _patch_principals_union()
     if args.variant == "proposed":
         _patch_order_nulls_last()
     timing: dict[str, float] = {}
@@ -532,40 +531,6 @@ def measure_main(args: argparse.Namespace) -> int:
     }
     json.dump({"backend": backend, "records": records, "explain": explains}, sys.stdout)
     return 0
-
-
-def _patch_principals_union() -> None:
-    """--variant union: the proposed fix of office.identity.services.principals_of, patched
-    in for the measurement only (bench code; the office package is not changed). One
-    ``IN (... UNION ...)`` instead of ``IN (...) OR IN (...)``: PostgreSQL cannot turn an OR
-    of two IN-subqueries into a join, so it filters every row of ``users`` against two hashed
-    subplans (a scan of all 100,000 people per call); with the UNION it is a semi-join: the
-    two index lookups, then primary-key lookups of the few ids found."""
-    from sqlalchemy import select
-
-    from office.db import utcnow
-    from office.extensions import db
-    from office.identity import services as identity
-    from office.identity.models import Delegation, SecretaryLink, User
-
-    def principals_of(user: User, at: datetime | None = None) -> list[User]:
-        at = at or utcnow()
-        delegators = select(Delegation.delegator_id).where(
-            Delegation.delegate_id == user.id,
-            Delegation.revoked_at.is_(None),
-            Delegation.starts_at <= at,
-            Delegation.ends_at > at,
-        )
-        leaders = select(SecretaryLink.leader_id).where(SecretaryLink.secretary_id == user.id)
-        return list(
-            db.session.scalars(
-                select(User)
-                .where(User.active.is_(True), User.id.in_(delegators.union(leaders)))
-                .order_by(User.id)
-            )
-        )
-
-    identity.principals_of = principals_of
 
 
 def _patch_order_nulls_last() -> None:
@@ -727,7 +692,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("postgresql", "sqlite"))
     parser.add_argument(
         "--variant",
-        choices=("current", "union", "proposed"),
+        choices=("current", "proposed"),
         default="current",
         help="union: the principals_of fix patched in; proposed: that + the index and ORDER BY "
         "changes (bench only: office/ is not modified)",
