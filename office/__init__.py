@@ -60,6 +60,9 @@ def _init_extensions(app: APIFlask) -> None:
     from office.extensions import csrf, db, limiter, migrate, socketio
 
     db.init_app(app)
+    # Models no blueprint imports yet must still be in the metadata that migrations check.
+    import office.files.models
+
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
@@ -122,6 +125,7 @@ def _register_blueprints(app: APIFlask) -> None:
         todos_api.bp,
         notifications_api.bp,
         documents.bp,
+        documents.api_bp,
         seals.bp,
         meetings.bp,
         supervision.bp,

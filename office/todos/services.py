@@ -191,6 +191,14 @@ def close_for_source(
     return sum(_close(t, status, by) for t in db.session.scalars(stmt.with_for_update(key_share=True)))
 
 
+def items_for_source(source_type: str, source_id: int, *, step: str | None = None) -> list[Todo]:
+    """A source's items, open and closed (e.g. who was asked to read and who has)."""
+    stmt = select(Todo).where(Todo.source_type == source_type, Todo.source_id == source_id)
+    if step is not None:
+        stmt = stmt.where(Todo.step == step)
+    return list(db.session.scalars(stmt.options(joinedload(Todo.user)).order_by(Todo.id)))
+
+
 # ---------------------------------------------------------------- what a person does
 
 

@@ -1,0 +1,1 @@
+"""The table-driven workflow engine shared by documents (and later meetings, supervision)."""
