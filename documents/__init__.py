@@ -1,5 +1,6 @@
 """Document circulation (公文流转): outgoing and incoming flows, GB/T 9704 rendering, exchange, archive."""
 
+import documents.demo  # noqa: F401  (registers the demo documents)
 from documents.api import bp as api_bp
 from documents.views import bp
 

@@ -7,6 +7,7 @@ import io
 from flask import g, request, send_file
 
 from documents import schemas, services
+from documents.models import Document
 from documents.schemas import (
     ActionIn,
     DiffQuery,
@@ -220,7 +221,8 @@ def act(doc_id: int, action: str, body):
         raise ServiceError("invalid_action", f"不支持的操作：{action}", 404)
     result = services.act(current_actor(), doc_id, action, body)
     db.session.commit()
-    return {"result": result, "document": _doc(doc_id)}
+    doc = db.session.get(Document, doc_id)  # the actor just acted on it: no read check needed
+    return {"result": result, "document": schemas.document_brief(doc, g.user)}
 
 
 # ---------------------------------------------------------------- incoming

@@ -200,6 +200,28 @@ def exchange_json(doc: Document) -> list[dict[str, Any]]:
     ]
 
 
+def document_brief(doc: Document, viewer: User) -> dict[str, Any]:
+    """What an action's response carries: where the document now is and what this person may
+    do next (GET the document for versions, timeline and exchange)."""
+    inst = services.instance_of(doc)
+    acts = flow.actions_for(viewer, inst)
+    step = inst.step(inst.current_step) if inst else None
+    data = document_summary(doc)
+    data.update(
+        version=doc.version,
+        frozen=doc.frozen,
+        flow={
+            "status": inst.status.value if inst else None,
+            "step": inst.current_step if inst else None,
+            "step_name": step["name"] if step else None,
+            "handlers": flow.current_handlers(inst),
+        },
+        actions=acts["actions"],
+        acting_for=acts["acting_for"],
+    )
+    return data
+
+
 def document_json(doc: Document, viewer: User) -> dict[str, Any]:
     inst = services.instance_of(doc)
     subject = services.subject_of(doc)

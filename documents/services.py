@@ -700,12 +700,23 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
     return cancelled
 
 
+def _for_action(me: User, doc_id: int) -> tuple[Document, FlowInstance]:
+    """The document and its locked flow. Whoever has the current item (or may recall) may
+    read it, so the full read-permission query runs only for everyone else (404 or 409)."""
+    doc = db.session.get(Document, doc_id)
+    if doc is None:
+        raise NotFound("公文不存在或无权访问")
+    inst = _locked_instance("document", doc.id)
+    if flow.my_item(me, inst) is None and not flow.can_recall(me, inst):
+        get_document(me, doc_id)
+    db.session.refresh(doc)
+    return doc, inst
+
+
 def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """One flow action on an outgoing document; returns what happened (for the response)."""
     me = _need(actor)
-    doc = get_document(me, doc_id)
-    inst = _locked_instance("document", doc.id)
-    db.session.refresh(doc)
+    doc, inst = _for_action(me, doc_id)
     subject = subject_of(doc)
     opinion = str(payload.get("opinion") or "").strip()
     choose = [int(i) for i in payload.get("choose") or []]

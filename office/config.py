@@ -56,6 +56,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
     redis_url = env.get("REDIS_URL") or None
+    attachment_mb = int(env.get("OFFICE_ATTACHMENT_MAX_MB") or 50)
+    # The request limit stays above the attachment limit (multipart framing, other form fields),
+    # so an oversized file reaches office.files and gets its precise message, not werkzeug's
+    # generic 413. OFFICE_MAX_UPLOAD_MB can raise it, never push it below the attachment limit.
+    upload_mb = max(int(env.get("OFFICE_MAX_UPLOAD_MB") or 0), attachment_mb + max(2, attachment_mb // 10))
 
     return {
         "OFFICE_ENV": "production" if production else "development",
@@ -97,7 +102,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "OFFICE_DEMO_PASSWORD": env.get("OFFICE_DEMO_PASSWORD", "Demo@2026office"),
-        "MAX_CONTENT_LENGTH": int(env.get("OFFICE_MAX_UPLOAD_MB", "50")) * 1024 * 1024,
+        # One attachment's limit, enforced by office.files while it streams the upload.
+        "ATTACHMENT_MAX_MB": attachment_mb,
+        "MAX_CONTENT_LENGTH": upload_mb * 1024 * 1024,
         # OpenAPI docs served from our own static files (no CDN reachable in government networks).
         "SWAGGER_UI_CSS": "/static/vendor/swagger-ui/swagger-ui.css",
         "SWAGGER_UI_BUNDLE_JS": "/static/vendor/swagger-ui/swagger-ui-bundle.js",

@@ -41,6 +41,15 @@ MARKER_SHORT_NAME = "示政办"
 
 ALREADY_LOADED = "演示数据已存在，跳过。"
 
+#: Feature packages add their demo content here (office never imports them): each hook runs
+#: after the people are committed and returns a short summary line.
+DEMO_HOOKS: list = []
+
+
+def demo_hook(fn):
+    DEMO_HOOKS.append(fn)
+    return fn
+
 #: Fixed accounts to try (README): username, role (Chinese), what to look at.
 DEMO_ACCOUNTS: list[tuple[str, str, str]] = [
     ("leader", "机关领导", "示例省人民政府副省长；另一位副省长出差期间把工作委托给他"),
@@ -429,8 +438,9 @@ def load_demo(password: str) -> str:
         },
     )
     db.session.commit()
+    extra = "".join(hook() for hook in DEMO_HOOKS)
     return (
         f"已载入演示数据：{len(b.units)} 个机构，{len(b.users)} 名人员（{posts} 个职务，{dual} 人兼职），"
         f"{len(b.links)} 组秘书关系，1 条出差委托；演示账号统一使用所设密码，"
-        f"可试用：{'、'.join(u for u, _, _ in DEMO_ACCOUNTS)}。"
+        f"可试用：{'、'.join(u for u, _, _ in DEMO_ACCOUNTS)}。{extra}"
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import g, has_request_context
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -495,6 +496,7 @@ def _guard_last_admin(user: User, removing: bool) -> None:
 
 
 def link_secretary(actor: Actor, secretary_id: int, leader_id: int) -> SecretaryLink:
+    _forget_principals()
     me = _need(actor)
     secretary, leader = get_user(me, secretary_id), get_user(me, leader_id)
     if not access.can_manage_user(me, leader):
@@ -518,6 +520,7 @@ def link_secretary(actor: Actor, secretary_id: int, leader_id: int) -> Secretary
 
 
 def unlink_secretary(actor: Actor, secretary_id: int, leader_id: int) -> None:
+    _forget_principals()
     me = _need(actor)
     link = db.session.get(SecretaryLink, (secretary_id, leader_id))
     if link is None or not access.can_see_user(me, link.leader):
@@ -563,6 +566,7 @@ def create_delegation(
     delegator_id: int | None = None,
 ) -> Delegation:
     """A person delegates their own work (or an admin records it for them)."""
+    _forget_principals()
     me = _need(actor)
     delegator = me if delegator_id in (None, me.id) else get_user(me, delegator_id)
     if delegator.id != me.id and not access.can_manage_user(me, delegator):
@@ -600,6 +604,7 @@ def create_delegation(
 
 
 def revoke_delegation(actor: Actor, delegation_id: int) -> Delegation:
+    _forget_principals()
     me = _need(actor)
     d = db.session.get(Delegation, delegation_id)
     if d is None or (
@@ -624,10 +629,24 @@ def delegations_for(user: User) -> list[Delegation]:
     )
 
 
+def _forget_principals() -> None:
+    if has_request_context():
+        g.pop("_principals", None)
+
+
 def principals_of(user: User, at: datetime | None = None) -> list[User]:
     """People this person may act for right now: leaders they are secretary to, and
     delegators whose window is open."""
-    at = at or utcnow()
+    if at is None and has_request_context():
+        # Asked many times per request (reach, to-dos, flows); within one request it is fixed.
+        cache = g.setdefault("_principals", {})
+        if user.id not in cache:
+            cache[user.id] = _principals_at(user, utcnow())
+        return cache[user.id]
+    return _principals_at(user, at or utcnow())
+
+
+def _principals_at(user: User, at: datetime) -> list[User]:
     delegators = select(Delegation.delegator_id).where(
         Delegation.delegate_id == user.id,
         Delegation.revoked_at.is_(None),

@@ -193,6 +193,20 @@ def definition_for(code: str, unit: Unit | None) -> tuple[FlowDefinition | None,
     return None, FLOWS[code].default_steps
 
 
+def _valid_rule(rule: Any) -> bool:
+    """A handler rule of a known type whose parameters the resolver can use."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("type"), str) or rule["type"] not in RESOLVERS:
+        return False
+    if not isinstance(rule.get("unit", "unit"), str) or not isinstance(rule.get("key", "starter"), str):
+        return False
+    if rule["type"] == "role":
+        return isinstance(rule.get("role"), str) and bool(rule["role"].strip())
+    if rule["type"] == "users":
+        found = rule.get("ids", [])
+        return isinstance(found, list) and all(type(i) is int for i in found)
+    return True
+
+
 def validate_steps(code: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check an edited definition: unique keys, known modes and rules, the module's required
     steps present and in the shipped order. Returns the normalised steps."""
@@ -200,7 +214,11 @@ def validate_steps(code: str, steps: list[dict[str, Any]]) -> list[dict[str, Any
     if spec is None:
         raise ServiceError("unknown_flow", "流程不存在", 404)
     errors: list[str] = []
+    if not all(isinstance(s, dict) for s in steps):
+        raise ServiceError("invalid_flow", "步骤格式无效", 422, {"errors": ["步骤格式无效"]})
     keys = [s.get("key") for s in steps]
+    if not all(isinstance(k, str) and 0 < len(k.strip()) <= 40 for k in keys):
+        raise ServiceError("invalid_flow", "步骤标识无效", 422, {"errors": ["步骤标识无效"]})
     if len(set(keys)) != len(keys):
         errors.append("步骤标识重复")
     missing = [k for k in spec.required_steps if k not in keys]
@@ -211,17 +229,23 @@ def validate_steps(code: str, steps: list[dict[str, Any]]) -> list[dict[str, Any
         errors.append("必需步骤的顺序不能改变")
     normalised = []
     for s in steps:
+        label = str(s.get("name") or s["key"])[:50]
         mode = s.get("mode", "single")
         if mode not in StepMode.__members__.values():
-            errors.append(f"步骤「{s.get('name', s.get('key'))}」的办理方式无效")
-        for rule in s.get("handlers", []):
-            if rule.get("type") not in RESOLVERS:
-                errors.append(f"步骤「{s.get('name', s.get('key'))}」的办理人规则无效：{rule.get('type')}")
+            errors.append(f"步骤「{label}」的办理方式无效")
+        rules = s.get("handlers", [])
+        for rule in rules if isinstance(rules, list) else [None]:
+            if not _valid_rule(rule):
+                kind = rule.get("type") if isinstance(rule, dict) else rule
+                errors.append(f"步骤「{label}」的办理人规则无效：{kind}")
         if s.get("choose", "none") not in ("none", "optional", "required"):
-            errors.append(f"步骤「{s.get('name', s.get('key'))}」的选人方式无效")
-        if not str(s.get("name", "")).strip():
-            errors.append(f"步骤 {s.get('key')} 缺少名称")
-        normalised.append({**s, "mode": mode, "name": str(s.get("name", "")).strip()})
+            errors.append(f"步骤「{label}」的选人方式无效")
+        name = str(s.get("name", "")).strip()
+        if not name:
+            errors.append(f"步骤 {s['key']} 缺少名称")
+        elif len(name) > 50:
+            errors.append(f"步骤「{label}」的名称过长")
+        normalised.append({**s, "mode": mode, "name": name})
     if errors:
         raise ServiceError("invalid_flow", "；".join(errors), 422, {"errors": errors})
     return normalised
@@ -484,8 +508,10 @@ def submit(
     mode = step.get("mode", StepMode.SINGLE)
     others = [i for i in _round_items(inst) if i is not item and i.status in OPEN]
     if mode in (StepMode.ANY, StepMode.SINGLE):
+        # One of the group handles it and the rest close; an added person (加签) acting only
+        # gives their own opinion: the group still has to handle the step.
         for other in others:
-            if not other.added:
+            if not other.added and not item.added:
                 _close_item(inst, other, ItemStatus.CANCELLED, by, subject)
     elif mode == StepMode.SEQUENCE:
         waiting = sorted((i for i in others if i.status is ItemStatus.WAITING), key=lambda i: i.seq)
