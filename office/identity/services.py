@@ -630,8 +630,10 @@ def delegations_for(user: User) -> list[Delegation]:
 
 
 def _forget_principals() -> None:
+    """Secretaries or delegations changed: drop this request's cached answers."""
     if has_request_context():
         g.pop("_principals", None)
+        g.pop("_watchers", None)
 
 
 def principals_of(user: User, at: datetime | None = None) -> list[User]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import g, has_request_context
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -44,8 +45,17 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def watchers_of(user_id: int, at: datetime | None = None) -> list[int]:
-    """The owner plus everyone who may act for them now (secretaries, open delegations)."""
-    at = at or utcnow()
+    """The owner plus everyone who may act for them now (secretaries, open delegations).
+    Within a request the answer is fixed, so it is asked of the database once per person."""
+    if at is None and has_request_context():
+        cache = g.setdefault("_watchers", {})
+        if user_id not in cache:
+            cache[user_id] = _watchers_at(user_id, utcnow())
+        return cache[user_id]
+    return _watchers_at(user_id, at or utcnow())
+
+
+def _watchers_at(user_id: int, at: datetime) -> list[int]:
     secretaries = select(SecretaryLink.secretary_id).where(SecretaryLink.leader_id == user_id)
     delegates = select(Delegation.delegate_id).where(
         Delegation.delegator_id == user_id,
