@@ -17,6 +17,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "Chromium 安装失败，见 /tmp/office-apt.log"
 fi
 
+# LibreOffice, a CJK font and poppler for the GB/T 9704 layout tests (installed when missing and we are root).
+if ! command -v soffice >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "安装 LibreOffice（公文版式测试需要）..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-writer-nogui fonts-wqy-zenhei poppler-utils) >/tmp/office-apt-lo.log 2>&1 \
+    || echo "LibreOffice 安装失败，见 /tmp/office-apt-lo.log"
+fi
+
 echo "== ruff"
 $BIN/ruff check . || status=1
 
