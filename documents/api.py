@@ -279,6 +279,8 @@ def incoming_act(incoming_id: int, action: str, body):
 def _definition_json(code: str, unit_id: int | None):
     from office.identity import services as identity
 
+    if unit_id is not None and not services.valid_ids([unit_id]):
+        raise ServiceError("not_found", "单位不存在或无权访问", 404)
     unit = identity.get_unit(g.user, unit_id) if unit_id else None
     d, steps = flow.definition_for(code, unit)
     return {

@@ -98,17 +98,36 @@ def _need(actor: Actor) -> User:
 # ---------------------------------------------------------------- reading
 
 
+#: Ids beyond a database integer name nothing (and SQLite cannot even bind them).
+MAX_ID = 2**31 - 1
+
+
+def valid_ids(ids: list[int]) -> list[int]:
+    return [i for i in ids if 0 < i <= MAX_ID]
+
+
 def get_document(viewer: User, doc_id: int, *, lock: bool = False) -> Document:
+    if not valid_ids([doc_id]):
+        raise NotFound("公文不存在或无权访问")
     stmt = select(Document).where(Document.id == doc_id, readable_documents_clause(viewer))
     doc = db.session.scalar(stmt)
     if doc is None:
         raise NotFound("公文不存在或无权访问")
     if lock:
-        db.session.refresh(doc, with_for_update=True)
+        # Lock the document row only: its joined relations are outer joins, which PostgreSQL
+        # cannot lock (FOR UPDATE of the nullable side).
+        db.session.scalar(
+            select(Document)
+            .where(Document.id == doc.id)
+            .with_for_update(of=Document)
+            .execution_options(populate_existing=True)
+        )
     return doc
 
 
 def get_incoming(viewer: User, incoming_id: int) -> IncomingDocument:
+    if not valid_ids([incoming_id]):
+        raise NotFound("收文不存在或无权访问")
     rec = db.session.scalar(
         select(IncomingDocument).where(IncomingDocument.id == incoming_id, readable_incoming_clause(viewer))
     )
@@ -176,12 +195,14 @@ def list_incoming(
 
 
 def units_by_id(ids: list[int]) -> dict[int, Unit]:
+    ids = valid_ids(ids)
     if not ids:
         return {}
     return {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_(ids)))}
 
 
 def users_by_id(ids: list[int]) -> dict[int, User]:
+    ids = valid_ids(ids)
     if not ids:
         return {}
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
@@ -505,8 +526,16 @@ def update_document(actor: Actor, doc_id: int, changes: dict[str, Any], note: st
     _may_edit(me, doc, inst)
     current = {k: getattr(doc, k) for k in EDITABLE}
     merged = {**current, **{k: v for k, v in changes.items() if k in EDITABLE}}
+    derived = []
+    for ids_key, text_key in (("main_unit_ids", "main_text"), ("cc_unit_ids", "cc_text")):
+        # 主送/抄送 as printed follows the chosen units unless someone wrote it by hand.
+        if ids_key in changes and text_key not in changes:
+            old = units_by_id(current[ids_key])
+            if current[text_key] == "、".join(old[i].name for i in current[ids_key] if i in old):
+                merged[text_key] = ""
+                derived.append(text_key)
     clean = _validate(me, merged)
-    changed = [k for k in EDITABLE if k in changes and clean.get(k) != current.get(k)]
+    changed = [k for k in EDITABLE if (k in changes or k in derived) and clean.get(k) != current.get(k)]
     if not changed:
         return doc
     for key in changed:
@@ -703,7 +732,7 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
 def _for_action(me: User, doc_id: int) -> tuple[Document, FlowInstance]:
     """The document and its locked flow. Whoever has the current item (or may recall) may
     read it, so the full read-permission query runs only for everyone else (404 or 409)."""
-    doc = db.session.get(Document, doc_id)
+    doc = db.session.get(Document, doc_id) if valid_ids([doc_id]) else None
     if doc is None:
         raise NotFound("公文不存在或无权访问")
     inst = _locked_instance("document", doc.id)
@@ -1098,6 +1127,7 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         )
         out = flow.submit(actor, inst, subject, opinion=opinion, choose=choose, log_as=tag)
     elif action == "circulate":
+        flow._need_item(actor, inst, "circulate")
         readers = [int(i) for i in payload.get("readers") or payload.get("user_ids") or []]
         if not readers:
             raise ServiceError("validation_error", "请选择传阅人员", 422, field="readers")
@@ -1223,6 +1253,8 @@ def save_flow(actor: Actor, code: str, unit_id: int, steps: list[dict[str, Any]]
     from office.identity.access import can_manage_unit
 
     me = _need(actor)
+    if not valid_ids([unit_id]):
+        raise NotFound("单位不存在或无权访问")
     unit = identity.get_unit(me, unit_id)
     if not can_manage_unit(me, unit):
         raise ServiceError("forbidden", "只有本单位管理员可以修改流程", 403)
@@ -1241,6 +1273,8 @@ def reset_flow(actor: Actor, code: str, unit_id: int) -> bool:
     from office.identity.access import can_manage_unit
 
     me = _need(actor)
+    if not valid_ids([unit_id]):
+        raise NotFound("单位不存在或无权访问")
     unit = identity.get_unit(me, unit_id)
     if not can_manage_unit(me, unit):
         raise ServiceError("forbidden", "只有本单位管理员可以修改流程", 403)

@@ -381,7 +381,8 @@ def _enter(
 
 
 def _check_assignable(ids: list[int]) -> None:
-    found = set(db.session.scalars(select(User.id).where(User.id.in_(ids), User.active.is_(True))))
+    valid = [i for i in ids if 0 < i < 2**31]  # larger ids name nobody (SQLite cannot bind them)
+    found = set(db.session.scalars(select(User.id).where(User.id.in_(valid), User.active.is_(True))))
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ServiceError("unknown_user", "办理人不存在或已停用", 422, {"user_ids": unknown}, field="choose")
