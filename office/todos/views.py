@@ -27,7 +27,8 @@ TABS = {"pending": "待办", "read": "待阅", "done": "已办", "sent": "我交
 #: Labels of the kinds modules open items under; unknown kinds show as they are.
 KIND_LABELS = {
     "memo": "交办",
-    "document": "公文",
+    "document": "发文",
+    "incoming": "收文",
     "seal_request": "用印",
     "meeting": "会议",
     "supervision": "督办",

@@ -120,7 +120,16 @@ def users_with_role(unit_ids: Iterable[int], role: str, *, children: bool = Fals
 
     found = query(ids)
     if not found and children:
-        kids = list(db.session.scalars(select(Unit.id).where(Unit.parent_id.in_(ids), Unit.active.is_(True))))
+        # Only the general office (办公厅/办公室) acts for a government, not its departments or towns.
+        kids = list(
+            db.session.scalars(
+                select(Unit.id).where(
+                    Unit.parent_id.in_(ids),
+                    Unit.active.is_(True),
+                    Unit.name.like("%办公厅") | Unit.name.like("%办公室"),
+                )
+            )
+        )
         found = query(kids) if kids else []
     return found
 
