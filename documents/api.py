@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from flask import g, request, send_file
+from marshmallow import ValidationError
 
 from documents import schemas, services
 from documents.models import Document
@@ -22,6 +23,7 @@ from office.auth.guard import api_login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
+from office.web.forms import zh
 from office.workflow import services as flow
 
 bp = make_api_blueprint("documents_api", __name__, tag="公文")
@@ -87,20 +89,21 @@ def import_document():
     upload = request.files.get("file")
     if upload is None:
         raise ServiceError("file_required", "请选择要上传的 .docx 文件", 422, field="file")
-    defaults = schemas.to_service(
-        DocumentIn(partial=True).load(
-            {
-                k: v
-                for k, v in request.form.items()
-                if k in ("title", "doc_type", "direction", "urgency", "secret_level")
-            }
-        )
-    )
+    keys = ("title", "doc_type", "direction", "urgency", "secret_level")
+    form = {k: v for k, v in request.form.items() if k in keys}
+    try:
+        defaults = schemas.to_service(DocumentIn(partial=True).load(form))
+    except ValidationError as exc:  # the form is checked here, not by @bp.input: same 422 shape
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        fields = {k: [zh(str(m)) for m in (v if isinstance(v, list) else [v])] for k, v in messages.items()}
+        raise ServiceError(
+            "validation_error", f"输入不合法：{'、'.join(sorted(fields))}", 422, {"fields": fields}
+        ) from None
     defaults.setdefault("title", "")
     for key in ("main_unit_ids", "cc_unit_ids", "signer_ids"):
         values = request.form.getlist(key)
         if values:
-            defaults[key] = [int(v) for v in values if v.isdigit()]
+            defaults[key] = [int(v) for v in values if v.isascii() and v.isdigit()]
     doc = services.import_new(current_actor(), upload.read(), upload.filename or "", defaults)
     db.session.commit()
     return _doc(doc.id), 201

@@ -355,10 +355,16 @@ def _validate(viewer: User, data: dict[str, Any]) -> dict[str, Any]:
     _check_people(viewer, out.get("signer_ids") or [], "signer_ids", "签发人")
     if set(u.id for u in main) & set(u.id for u in cc):
         raise ServiceError("duplicate_recipient", "同一单位不能既是主送又是抄送", 422, field="cc_unit_ids")
-    if not str(out.get("main_text") or "").strip():
-        out["main_text"] = "、".join(u.name for u in main)
-    if not str(out.get("cc_text") or "").strip():
-        out["cc_text"] = "、".join(u.name for u in cc)
+    for key, units, label in (("main_text", main, "主送机关"), ("cc_text", cc, "抄送机关")):
+        if not str(out.get(key) or "").strip():
+            out[key] = "、".join(u.name for u in units)
+        if len(out[key]) > 500:  # the printed line, made from many names, must be written short
+            raise ServiceError(
+                "text_too_long",
+                f"{label}较多，请填写{label}的统称（如“各县人民政府”），不超过 500 字",
+                422,
+                field=key,
+            )
     copy_no = str(out.get("copy_no") or "").strip()
     if copy_no and not (copy_no.isdigit() and len(copy_no) <= 6):
         raise ServiceError("invalid_copy_no", "份号应为不超过 6 位的数字", 422, field="copy_no")
@@ -391,7 +397,7 @@ def _save_version(doc: Document, actor: Actor, step: str, note: str = "") -> Doc
         author_id=actor.user.id if actor.user else None,
         author_name=actor.user.name if actor.user else "系统",
         step=step,
-        note=note,
+        note=note[:200],  # notes quote file names and titles, which may be long
         created_at=utcnow(),
     )
     db.session.add(v)
@@ -725,6 +731,9 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
     elif inst.status is InstanceStatus.RUNNING:
         doc.status = DocStatus.DISTRIBUTED
     doc.frozen = not at_or_before("seal")
+    if not doc.frozen:
+        # Back before 用印: the fixed final file (with its number and date) no longer holds.
+        doc.final_file_id, doc.print_date = None, None
     doc.updated_at = utcnow()
     return cancelled
 
@@ -1102,9 +1111,10 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         return {"action": action, "step_before": step, "step_after": None, "finished": True}
     elif action == "register":
         flow._need_item(actor, inst, "register")
-        year = today().year
-        serial = _next_serial(rec.unit_id, "收文", year)
-        rec.incoming_no = f"收〔{year}〕{serial}号"
+        if not rec.incoming_no:  # registered again after a recall: the record keeps its number
+            year = today().year
+            serial = _next_serial(rec.unit_id, "收文", year)
+            rec.incoming_no = f"收〔{year}〕{serial}号"
         rec.registered_at, rec.status = utcnow(), IncomingStatus.REGISTERED
         details["incoming_no"] = rec.incoming_no
         out = flow.submit(
@@ -1179,7 +1189,12 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
     details.update(step_after=out.step_after, opinion=opinion[:200])
     if out.acting_for:
         details["acting_for"] = out.acting_for.name
-    record(actor, f"documents:incoming:{tag}", rec, unit_id=rec.unit_id, details=details)
+    audit_actor = (
+        actor
+        if actor.on_behalf_of or not out.acting_for
+        else Actor(user=actor.user, on_behalf_of=out.acting_for, ip=actor.ip, user_agent=actor.user_agent)
+    )
+    record(audit_actor, f"documents:incoming:{tag}", rec, unit_id=rec.unit_id, details=details)
     return {
         "action": tag,
         "step_before": step,

@@ -254,7 +254,11 @@ def validate_steps(code: str, steps: list[dict[str, Any]]) -> list[dict[str, Any
             errors.append(f"步骤 {s['key']} 缺少名称")
         elif len(name) > 50:
             errors.append(f"步骤「{label}」的名称过长")
-        normalised.append({**s, "mode": mode, "name": name})
+        step = {**s, "mode": mode, "name": name}
+        shipped = next((d for d in spec.default_steps if d["key"] == s["key"]), None)
+        if s["key"] in spec.required_steps and shipped and shipped.get("no_submit"):
+            step["no_submit"] = True  # its module's own action (编号, 分发 ...) cannot become a plain submit
+        normalised.append(step)
     if errors:
         raise ServiceError("invalid_flow", "；".join(errors), 422, {"errors": errors})
     return normalised
@@ -617,6 +621,9 @@ def _recall_point(user: User, inst: FlowInstance) -> FlowAction | None:
         return None
     if any(i.status in (ItemStatus.DONE, ItemStatus.TRANSFERRED) for i in _round_items(inst)):
         return None
+    actions = list(inst.actions)
+    if any(a.action != "skip" for a in actions[actions.index(entering) + 1 :]):
+        return None  # the next handler already did something (加签, 传阅 ...)
     return entering
 
 
