@@ -223,9 +223,11 @@ def act(doc_id: int, action: str, body):
     if action not in OUTGOING_ACTIONS:
         raise ServiceError("invalid_action", f"不支持的操作：{action}", 404)
     result = services.act(current_actor(), doc_id, action, body)
+    # Built from the objects already loaded, before the commit expires them; sent only if the
+    # commit succeeds. The actor just acted on the document, so no read check is needed.
+    brief = schemas.document_brief(db.session.get(Document, doc_id), g.user)
     db.session.commit()
-    doc = db.session.get(Document, doc_id)  # the actor just acted on it: no read check needed
-    return {"result": result, "document": schemas.document_brief(doc, g.user)}
+    return {"result": result, "document": brief}
 
 
 # ---------------------------------------------------------------- incoming

@@ -476,10 +476,10 @@ def instance_of(doc: Document) -> FlowInstance | None:
 
 
 def _locked_instance(subject_type: str, subject_id: int) -> FlowInstance:
-    inst = flow.instance_for(subject_type, subject_id)
+    inst = flow.lock_subject(subject_type, subject_id)
     if inst is None:
         raise ServiceError("no_flow", "该公文没有流程", 409)
-    return flow.lock(inst.id)
+    return inst
 
 
 # ---------------------------------------------------------------- drafting
@@ -741,13 +741,12 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
 def _for_action(me: User, doc_id: int) -> tuple[Document, FlowInstance]:
     """The document and its locked flow. Whoever has the current item (or may recall) may
     read it, so the full read-permission query runs only for everyone else (404 or 409)."""
-    doc = db.session.get(Document, doc_id) if valid_ids([doc_id]) else None
-    if doc is None:
+    inst = flow.lock_subject("document", doc_id) if valid_ids([doc_id]) else None
+    doc = db.session.get(Document, doc_id, populate_existing=True) if inst is not None else None
+    if doc is None or inst is None:
         raise NotFound("公文不存在或无权访问")
-    inst = _locked_instance("document", doc.id)
     if flow.my_item(me, inst) is None and not flow.can_recall(me, inst):
         get_document(me, doc_id)
-    db.session.refresh(doc)
     return doc, inst
 
 
@@ -787,17 +786,13 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
         _check_people(me, ids, "user_ids", "加签人员")
         out = flow.add_handlers(actor, inst, subject, user_ids=ids, opinion=opinion)
     elif action == "number":
+        _check_numbering(doc, me, inst)
+        out = flow.submit(actor, inst, subject, opinion=opinion, step_key="number", log_as="number")
+        # Taken last: the counter row stays locked only from here to the commit, so many
+        # clerks numbering at once queue for a moment, not for a whole action each.
         number = _assign_number(doc, me, inst)
         details["doc_number"] = number
-        out = flow.submit(
-            actor,
-            inst,
-            subject,
-            opinion=opinion,
-            step_key="number",
-            log_as="number",
-            details={"doc_number": number},
-        )
+        out.action.details = {**out.action.details, "doc_number": number}
     elif action == "seal":
         _seal(doc, me, inst)
         out = flow.submit(
@@ -875,11 +870,14 @@ def _sign_off(doc: Document, me: User, actor: Actor) -> None:
     doc.status = DocStatus.APPROVED
 
 
-def _assign_number(doc: Document, me: User, inst: FlowInstance) -> str:
+def _check_numbering(doc: Document, me: User, inst: FlowInstance) -> None:
     if inst.current_step != "number" or flow.my_item(me, inst) is None:
         raise ServiceError("not_your_turn", "当前不是您编号", 409)
     if doc.doc_number:
         raise ServiceError("already_numbered", "该公文已编号", 409)
+
+
+def _assign_number(doc: Document, me: User, inst: FlowInstance) -> str:
     year = today().year
     serial = _next_serial(doc.issuer_unit_id, doc.doc_code, year)
     number = format_number(doc.doc_code, year, serial)

@@ -406,6 +406,19 @@ def _round_items(inst: FlowInstance, round_: int | None = None) -> list[WorkItem
     return [i for i in inst.items if i.round == r]
 
 
+def lock_subject(subject_type: str, subject_id: int) -> FlowInstance | None:
+    """Load and lock a subject's instance with its work items, in two statements."""
+    inst = db.session.scalar(
+        select(FlowInstance)
+        .where(FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if inst is not None:
+        db.session.refresh(inst, ["items"])
+    return inst
+
+
 def lock(inst_id: int) -> FlowInstance:
     """Load and lock the instance row (SQLite: the write transaction already serialises)."""
     inst = db.session.scalar(
