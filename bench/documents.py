@@ -136,7 +136,7 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="office-bench-docs-") as tmp:
         tmpdir = Path(tmp)
         with temp_database(args.pg_url, "docs") as db_url, private_redis(tmpdir) as redis_url:
-            env = office_env(db_url, tmpdir / "instance", redis_url)
+            env = office_env(db_url, tmpdir / "instance", None if args.no_redis else redis_url)
             env["OFFICE_SCHEDULER"] = "0"
             log("office init + demo (demo province: 58 units, 255 people)")
             office_cli(env, "init", "--admin-password", "Bench-Admin-2026!")
@@ -231,6 +231,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--renders", type=int, default=200)
+    ap.add_argument("--no-redis", action="store_true", help="PostgreSQL only (no message queue)")
     args = ap.parse_args()
     results: dict[str, Any] = {"at": datetime.now(UTC).isoformat()}
     if args.only in (None, "render"):
