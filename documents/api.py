@@ -29,31 +29,8 @@ from office.workflow import services as flow
 bp = make_api_blueprint("documents_api", __name__, tag="公文")
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-OUTGOING_ACTIONS = (
-    "submit",
-    "return",
-    "recall",
-    "transfer",
-    "add_handler",
-    "number",
-    "seal",
-    "distribute",
-    "archive",
-    "withdraw",
-)
-INCOMING_ACTIONS = (
-    "sign_for",
-    "refuse",
-    "register",
-    "submit",
-    "circulate",
-    "complete",
-    "archive",
-    "return",
-    "recall",
-    "transfer",
-    "add_handler",
-)
+OUTGOING_ACTIONS = services.OUTGOING_ACTIONS
+INCOMING_ACTIONS = services.INCOMING_ACTIONS
 
 
 def _doc(doc_id: int):

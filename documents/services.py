@@ -738,6 +738,73 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
     return cancelled
 
 
+#: Flow actions the engine does the same way on 发文 and 收文.
+GENERIC_ACTIONS = ("return", "recall", "transfer", "add_handler")
+#: Every action each API and page accepts (``read`` is a 传阅 reader's own, see mark_read).
+OUTGOING_ACTIONS = ("submit", *GENERIC_ACTIONS, "number", "seal", "distribute", "archive", "withdraw")
+INCOMING_ACTIONS = (
+    "sign_for",
+    "refuse",
+    "register",
+    "submit",
+    "circulate",
+    "complete",
+    "archive",
+    *GENERIC_ACTIONS,
+)
+
+
+def _generic_action(
+    actor: Actor,
+    me: User,
+    inst: FlowInstance,
+    subject: flow.Subject,
+    action: str,
+    opinion: str,
+    payload: dict[str, Any],
+) -> flow.Outcome:
+    """退回, 撤回, 转办, 加签: the engine's own actions, with the people checked against reach."""
+    if action == "return":
+        return flow.send_back(actor, inst, subject, opinion=opinion, to_step=payload.get("to_step"))
+    if action == "recall":
+        return flow.recall(actor, inst, subject, opinion=opinion)
+    if action == "transfer":
+        if not payload.get("to_user"):
+            raise ServiceError("validation_error", "请选择转办人员", 422, field="to_user")
+        _check_people(me, [payload["to_user"]], "to_user", "转办人员")
+        return flow.transfer(actor, inst, subject, to_user=int(payload["to_user"]), opinion=opinion)
+    ids = [int(i) for i in payload.get("user_ids") or []]
+    _check_people(me, ids, "user_ids", "加签人员")
+    return flow.add_handlers(actor, inst, subject, user_ids=ids, opinion=opinion)
+
+
+def _recorded(
+    actor: Actor,
+    out: flow.Outcome,
+    tag: str,
+    obj: Any,
+    unit_id: int,
+    step: str | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """The one audit event of a flow action (naming whom the actor acted for) and the result."""
+    if out.acting_for:
+        details["acting_for"] = out.acting_for.name
+    audit_actor = (
+        actor
+        if actor.on_behalf_of or not out.acting_for
+        else Actor(user=actor.user, on_behalf_of=out.acting_for, ip=actor.ip, user_agent=actor.user_agent)
+    )
+    record(audit_actor, tag, obj, unit_id=unit_id, details=details)
+    return {
+        "action": tag.rsplit(":", 1)[1],
+        "step_before": step,
+        "step_after": out.step_after,
+        "finished": out.finished,
+        **details,
+    }
+
+
 def _for_action(me: User, doc_id: int) -> tuple[Document, FlowInstance]:
     """The document and its locked flow. Whoever has the current item (or may recall) may
     read it, so the full read-permission query runs only for everyone else (404 or 409)."""
@@ -772,19 +839,8 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
         out = flow.submit(
             actor, inst, subject, opinion=opinion, choose=choose, log_as=tag, details={"version": doc.version}
         )
-    elif action == "return":
-        out = flow.send_back(actor, inst, subject, opinion=opinion, to_step=payload.get("to_step"))
-    elif action == "recall":
-        out = flow.recall(actor, inst, subject, opinion=opinion)
-    elif action == "transfer":
-        if not payload.get("to_user"):
-            raise ServiceError("validation_error", "请选择转办人员", 422, field="to_user")
-        _check_people(me, [payload["to_user"]], "to_user", "转办人员")
-        out = flow.transfer(actor, inst, subject, to_user=int(payload["to_user"]), opinion=opinion)
-    elif action == "add_handler":
-        ids = [int(i) for i in payload.get("user_ids") or []]
-        _check_people(me, ids, "user_ids", "加签人员")
-        out = flow.add_handlers(actor, inst, subject, user_ids=ids, opinion=opinion)
+    elif action in GENERIC_ACTIONS:
+        out = _generic_action(actor, me, inst, subject, action, opinion, payload)
     elif action == "number":
         _check_numbering(doc, me, inst)
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="number", log_as="number")
@@ -840,21 +896,7 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
     if cancelled:
         details["cancelled_number"] = cancelled
     details.update(step_after=out.step_after, opinion=opinion[:200])
-    if out.acting_for:
-        details["acting_for"] = out.acting_for.name
-    audit_actor = (
-        actor
-        if actor.on_behalf_of or not out.acting_for
-        else Actor(user=actor.user, on_behalf_of=out.acting_for, ip=actor.ip, user_agent=actor.user_agent)
-    )
-    record(audit_actor, f"documents:outgoing:{tag}", doc, unit_id=doc.issuer_unit_id, details=details)
-    return {
-        "action": tag,
-        "step_before": step,
-        "step_after": out.step_after,
-        "finished": out.finished,
-        **details,
-    }
+    return _recorded(actor, out, f"documents:outgoing:{tag}", doc, doc.issuer_unit_id, step, details)
 
 
 def _sign_off(doc: Document, me: User, actor: Actor) -> None:
@@ -1168,38 +1210,13 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         flow._need_item(actor, inst, "archive")
         rec.status, rec.archived_at = IncomingStatus.ARCHIVED, utcnow()
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="archive", log_as="archive")
-    elif action == "return":
-        out = flow.send_back(actor, inst, subject, opinion=opinion, to_step=payload.get("to_step"))
-    elif action == "recall":
-        out = flow.recall(actor, inst, subject, opinion=opinion)
-    elif action == "transfer":
-        if not payload.get("to_user"):
-            raise ServiceError("validation_error", "请选择转办人员", 422, field="to_user")
-        _check_people(me, [payload["to_user"]], "to_user", "转办人员")
-        out = flow.transfer(actor, inst, subject, to_user=int(payload["to_user"]), opinion=opinion)
-    elif action == "add_handler":
-        ids = [int(i) for i in payload.get("user_ids") or []]
-        _check_people(me, ids, "user_ids", "加签人员")
-        out = flow.add_handlers(actor, inst, subject, user_ids=ids, opinion=opinion)
+    elif action in GENERIC_ACTIONS:
+        out = _generic_action(actor, me, inst, subject, action, opinion, payload)
     else:
         raise ServiceError("invalid_action", f"不支持的操作：{action}", 422)
 
     details.update(step_after=out.step_after, opinion=opinion[:200])
-    if out.acting_for:
-        details["acting_for"] = out.acting_for.name
-    audit_actor = (
-        actor
-        if actor.on_behalf_of or not out.acting_for
-        else Actor(user=actor.user, on_behalf_of=out.acting_for, ip=actor.ip, user_agent=actor.user_agent)
-    )
-    record(audit_actor, f"documents:incoming:{tag}", rec, unit_id=rec.unit_id, details=details)
-    return {
-        "action": tag,
-        "step_before": step,
-        "step_after": out.step_after,
-        "finished": out.finished,
-        **details,
-    }
+    return _recorded(actor, out, f"documents:incoming:{tag}", rec, rec.unit_id, step, details)
 
 
 def _instruct(actor, me, rec, inst, subject, opinion, payload, details):

@@ -101,32 +101,8 @@ FIELD_LABELS = {
     "printer": "印发机关",
     "attachments": "附件",
 }
-OUTGOING_ACTIONS = (
-    "submit",
-    "return",
-    "recall",
-    "transfer",
-    "add_handler",
-    "number",
-    "seal",
-    "distribute",
-    "archive",
-    "withdraw",
-)
-INCOMING_ACTIONS = (
-    "sign_for",
-    "refuse",
-    "register",
-    "submit",
-    "circulate",
-    "complete",
-    "archive",
-    "return",
-    "recall",
-    "transfer",
-    "add_handler",
-    "read",
-)
+OUTGOING_ACTIONS = services.OUTGOING_ACTIONS
+INCOMING_ACTIONS = (*services.INCOMING_ACTIONS, "read")
 TEXT_FIELDS = (
     "title",
     "doc_type",
