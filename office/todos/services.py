@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from office.audit.services import record
@@ -133,10 +133,7 @@ def open_todo(
     """Open an item for a person; idempotent per (person, source, step): a retry returns the
     existing item unchanged. Runs in the caller's transaction; pushes after its commit."""
     key = dict(user_id=user_id, source_type=source_type, source_id=source_id, step=step)
-    existing = db.session.scalar(select(Todo).filter_by(**key))
-    if existing is not None:
-        return existing
-    t = Todo(
+    row = dict(
         **key,
         kind=kind,
         title=title[:200],
@@ -149,11 +146,13 @@ def open_todo(
         status=TodoStatus.PENDING,
         created_at=utcnow(),
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(t)
-            db.session.flush()
-    except IntegrityError:  # a concurrent retry won the race: theirs is the item
+    # One statement: INSERT … ON CONFLICT DO NOTHING RETURNING. A retry, or a concurrent one
+    # that won the race, inserts nothing, and the existing item is returned unchanged.
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    stmt = insert(Todo).on_conflict_do_nothing(index_elements=list(key)).returning(Todo)
+    t = db.session.scalars(stmt, [row]).first()
+    if t is None:
         return db.session.scalar(select(Todo).filter_by(**key))
     if announce:
         _announce(t, "created")
@@ -169,13 +168,13 @@ def open_todo(
     return t
 
 
-def _close(t: Todo, status: TodoStatus, by: User | None) -> bool:
+def _close(t: Todo, status: TodoStatus, by: User | None, notify_sender: bool = True) -> bool:
     if t.status is not TodoStatus.PENDING:
         return False  # already closed: completing twice is harmless
     t.status, t.done_at, t.done_by_id = status, utcnow(), by.id if by else None
     t.done_by = by
     _announce(t, "done" if status is TodoStatus.DONE else "cancelled")
-    if status is TodoStatus.DONE and t.sender_id and t.sender_id != (by.id if by else None):
+    if notify_sender and status is TodoStatus.DONE and t.sender_id and t.sender_id != (by.id if by else None):
         who = by.name if by else "系统"
         notify(t.sender_id, f"已办结：{t.title}", body=f"{who} 已办结", url=t.source_url, kind="done")
     return True
@@ -189,6 +188,7 @@ def close_for_source(
     user_id: int | None = None,
     status: TodoStatus = TodoStatus.DONE,
     by: User | None = None,
+    notify_sender: bool = True,
 ) -> int:
     """Close a source's pending items (one step, one person, or all): how flows hand on."""
     stmt = select(Todo).where(
@@ -198,7 +198,8 @@ def close_for_source(
         stmt = stmt.where(Todo.step == step)
     if user_id is not None:
         stmt = stmt.where(Todo.user_id == user_id)
-    return sum(_close(t, status, by) for t in db.session.scalars(stmt.with_for_update(key_share=True)))
+    rows = db.session.scalars(stmt.with_for_update(key_share=True))
+    return sum(_close(t, status, by, notify_sender) for t in rows)
 
 
 def items_for_source(source_type: str, source_id: int, *, step: str | None = None) -> list[Todo]:

@@ -305,6 +305,9 @@ def _close_item(
         if status in (ItemStatus.DONE, ItemStatus.TRANSFERRED)
         else TodoStatus.CANCELLED,
         by=by,
+        # The previous handler is the item's sender (so they may 催办), but hearing "已办结" for
+        # every step the document moves on would bury their inbox; the flow record shows it.
+        notify_sender=False,
     )
 
 
