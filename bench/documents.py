@@ -143,6 +143,7 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
             office_cli(env, "demo", "--password", PASSWORD)
             server = Server("office", "wsgi:app", env, tmpdir, workers=args.workers,
                             extra=("--worker-connections", "1000"))  # fmt: skip
+            clients: list[FlowClient] = []
             try:
                 server.wait()
                 base = server.url
@@ -164,6 +165,8 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
                 elapsed = time.monotonic() - t0
             finally:
                 server.stop()
+                if any(c.errors for c in clients):  # show why, before the directory goes
+                    log("server log (tail):\n" + server.log_path.read_text(errors="replace")[-3000:])
     flows = sum(c.flows for c in clients)
     actions = sum(len(v) for c in clients for v in c.latency.values())
     numbers = [n for c in [warm, *clients] for n in c.numbers]
