@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 import documents.flows  # noqa: F401  (registers the flows and their handler rules)
@@ -48,7 +48,7 @@ from office.files import services as files
 from office.identity import services as identity
 from office.identity.access import can_see_unit, reach_paths, within
 from office.identity.models import Unit, UnitKind, User
-from office.identity.services import Page
+from office.identity.services import Page, paginate
 from office.notifications.services import notify
 from office.todos import services as todos
 from office.todos.models import TodoCategory, TodoStatus, Urgency
@@ -166,13 +166,7 @@ def list_documents(
     if q:
         like = f"%{q.strip()}%"
         stmt = stmt.where(Document.title.like(like) | Document.doc_number.like(like))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    items = db.session.scalars(
-        stmt.order_by(Document.updated_at.desc(), Document.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return Page(list(items), total, page, per_page)
+    return paginate(stmt.order_by(Document.updated_at.desc(), Document.id.desc()), page, per_page)
 
 
 def list_incoming(
@@ -185,13 +179,8 @@ def list_incoming(
     if q:
         like = f"%{q.strip()}%"
         stmt = stmt.where(Document.title.like(like) | Document.doc_number.like(like))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    items = db.session.scalars(
-        stmt.order_by(IncomingDocument.created_at.desc(), IncomingDocument.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return Page(list(items), total, page, per_page)
+    order = (IncomingDocument.created_at.desc(), IncomingDocument.id.desc())
+    return paginate(stmt.order_by(*order), page, per_page)
 
 
 def units_by_id(ids: list[int]) -> dict[int, Unit]:
@@ -873,7 +862,7 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
             details={"recipients": created},
         )
     elif action == "archive":
-        flow._need_item(actor, inst, "archive")
+        flow.need_item(actor, inst, "archive")
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="archive", log_as="archive")
         _archive(doc, actor)
     elif action == "withdraw":
@@ -1125,12 +1114,12 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
     tag = action
 
     if action == "sign_for":
-        flow._need_item(actor, inst, "sign_for")
+        flow.need_item(actor, inst, "sign_for")
         rec.status, rec.signed_by_id, rec.signed_at = IncomingStatus.SIGNED, me.id, utcnow()
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="sign_for", log_as="sign_for")
         _notify_sender(rec, f"{rec.unit.name} 已签收：{rec.document.title}", f"签收人：{me.name}")
     elif action == "refuse":
-        flow._need_item(actor, inst, "sign_for")
+        flow.need_item(actor, inst, "sign_for")
         if not opinion:
             raise ServiceError("reason_required", "退文必须填写理由", 422, field="opinion")
         flow.cancel(actor, inst, subject, opinion=opinion, action="refuse")
@@ -1150,7 +1139,7 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         )
         return {"action": action, "step_before": step, "step_after": None, "finished": True}
     elif action == "register":
-        flow._need_item(actor, inst, "register")
+        flow.need_item(actor, inst, "register")
         if not rec.incoming_no:  # registered again after a recall: the record keeps its number
             year = today().year
             serial = _next_serial(rec.unit_id, "收文", year)
@@ -1177,7 +1166,7 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         )
         out = flow.submit(actor, inst, subject, opinion=opinion, choose=choose, log_as=tag)
     elif action == "circulate":
-        flow._need_item(actor, inst, "circulate")
+        flow.need_item(actor, inst, "circulate")
         readers = [int(i) for i in payload.get("readers") or payload.get("user_ids") or []]
         if not readers:
             raise ServiceError("validation_error", "请选择传阅人员", 422, field="readers")
@@ -1202,12 +1191,12 @@ def incoming_act(actor: Actor, incoming_id: int, action: str, payload: dict[str,
         record(actor, "documents:incoming:circulate", rec, unit_id=rec.unit_id, details=details)
         return {"action": action, "step_before": step, "step_after": step, "finished": False, **details}
     elif action == "complete":
-        flow._need_item(actor, inst, "complete")
+        flow.need_item(actor, inst, "complete")
         rec.status, rec.completed_at = IncomingStatus.DONE, utcnow()
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="complete", log_as="complete")
         _notify_sender(rec, f"{rec.unit.name} 已办结：{rec.document.title}", opinion or "已办结")
     elif action == "archive":
-        flow._need_item(actor, inst, "archive")
+        flow.need_item(actor, inst, "archive")
         rec.status, rec.archived_at = IncomingStatus.ARCHIVED, utcnow()
         out = flow.submit(actor, inst, subject, opinion=opinion, step_key="archive", log_as="archive")
     elif action in GENERIC_ACTIONS:

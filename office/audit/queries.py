@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from office.audit.models import AuditEvent
 from office.errors import Forbidden
-from office.extensions import db
 from office.identity import access
 from office.identity.models import Unit, User
-from office.identity.services import Page
+from office.identity.services import Page, paginate
 
 
 def search_events(
@@ -46,11 +45,7 @@ def search_events(
         stmt = stmt.where(AuditEvent.created_at >= since)
     if until:
         stmt = stmt.where(AuditEvent.created_at < until)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    items = db.session.scalars(
-        stmt.order_by(AuditEvent.seq.desc()).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return Page(list(items), total, page, per_page)
+    return paginate(stmt.order_by(AuditEvent.seq.desc()), page, per_page)
 
 
 def event_json(e: AuditEvent) -> dict[str, Any]:

@@ -210,6 +210,13 @@ class Page:
     per_page: int
 
 
+def paginate(stmt: Any, page: int, per_page: int) -> Page:
+    """One page of an ordered select and the total it pages over (the count drops the order)."""
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    items = db.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+    return Page(list(items), total, page, per_page)
+
+
 def search_users(
     viewer: User,
     *,
@@ -246,14 +253,7 @@ def search_users(
         stmt = stmt.where(User.id.in_(post_units))
     if role:
         stmt = stmt.where(User.id.in_(select(Post.user_id).join(PostRole).where(PostRole.role == Role(role))))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    items = db.session.scalars(
-        stmt.options(selectinload(User.posts))
-        .order_by(User.pinyin, User.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return Page(list(items), total, page, per_page)
+    return paginate(stmt.options(selectinload(User.posts)).order_by(User.pinyin, User.id), page, per_page)
 
 
 def _check_username(username: str) -> str:

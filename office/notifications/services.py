@@ -10,7 +10,7 @@ from office.db import utcnow
 from office.errors import NotFound
 from office.extensions import db
 from office.identity.models import User
-from office.identity.services import Page
+from office.identity.services import Page, paginate
 from office.notifications.models import Notification
 from office.push import services as push
 
@@ -61,9 +61,7 @@ def list_for(
         stmt = stmt.where(Notification.id > after_id).order_by(Notification.id)
     else:
         stmt = stmt.order_by(Notification.id.desc())
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    items = db.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)).all()
-    return Page(list(items), total, page, per_page)
+    return paginate(stmt, page, per_page)
 
 
 def mark_read(user: User, notification_id: int) -> Notification:

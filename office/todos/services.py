@@ -24,7 +24,7 @@ from office.errors import NotFound, ServiceError
 from office.extensions import db
 from office.identity import services as identity
 from office.identity.models import Delegation, SecretaryLink, User
-from office.identity.services import Page
+from office.identity.services import Page, paginate
 from office.notifications.services import notify
 from office.push import services as push
 from office.todos.models import (
@@ -349,10 +349,8 @@ def list_todos(
 
 def _page(stmt, page: int, per_page: int) -> Page:
     """One page with the people each row shows loaded in the same query (no N+1)."""
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     people = (joinedload(Todo.user), joinedload(Todo.sender), joinedload(Todo.done_by))
-    items = db.session.scalars(stmt.options(*people).offset((page - 1) * per_page).limit(per_page)).all()
-    return Page(list(items), total, page, per_page)
+    return paginate(stmt.options(*people), page, per_page)
 
 
 def counts(viewer: User) -> dict[str, Any]:

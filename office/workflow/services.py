@@ -454,7 +454,9 @@ def my_item(user: User, inst: FlowInstance) -> tuple[WorkItem, User | None] | No
     return None
 
 
-def _need_item(actor: Actor, inst: FlowInstance, step_key: str | None = None) -> tuple[WorkItem, User | None]:
+def need_item(actor: Actor, inst: FlowInstance, step_key: str | None = None) -> tuple[WorkItem, User | None]:
+    """The actor's pending item (and whom they act for), or 409 ``not_your_turn``: the check
+    a module's own step action makes before doing its domain work."""
     user = actor.effective
     if inst.status is not InstanceStatus.RUNNING:
         raise ServiceError("flow_finished", "流程已结束", 409)
@@ -531,7 +533,7 @@ def submit(
     """Agree / hand on. In an any-one step the first submit closes the others; in a
     countersign step the step completes when everyone has submitted; in a sequence the
     next person's item opens. When the step completes the next one is entered."""
-    item, acting_for = _need_item(actor, inst, step_key)
+    item, acting_for = need_item(actor, inst, step_key)
     before, by = inst.current_step, actor.user
     _close_item(inst, item, ItemStatus.DONE, by, subject)
     step = inst.step(before) or {}
@@ -581,7 +583,7 @@ def send_back(
     """退回 to the previous or any earlier step, with a reason. Every open item of the current
     step closes (nobody is left with a stale to-do in a countersign); the earlier step opens
     again for the people who handled it."""
-    item, acting_for = _need_item(actor, inst)
+    item, acting_for = need_item(actor, inst)
     if not opinion.strip():
         raise ServiceError("reason_required", "退回必须填写理由", 422, field="opinion")
     targets = visited_steps(inst)
@@ -670,7 +672,7 @@ def transfer(
     actor: Actor, inst: FlowInstance, subject: Subject, *, to_user: int, opinion: str = ""
 ) -> Outcome:
     """转办: hand my part of this step to someone else."""
-    item, acting_for = _need_item(actor, inst)
+    item, acting_for = need_item(actor, inst)
     _check_assignable([to_user])
     if any(i.assignee_id == to_user for i in _round_items(inst)):
         raise ServiceError("already_handler", "该人员已是本环节办理人", 409, field="to_user")
@@ -707,7 +709,7 @@ def add_handlers(
 ) -> Outcome:
     """加签: more people must also act on this step before it completes (in a sequence,
     right after me)."""
-    item, acting_for = _need_item(actor, inst)
+    item, acting_for = need_item(actor, inst)
     ids = list(dict.fromkeys(user_ids))
     if not ids:
         raise ServiceError("validation_error", "请选择加签人员", 422, field="user_ids")
@@ -757,7 +759,7 @@ def log_only(
 ) -> FlowAction:
     """Record a domain action that does not move the flow (e.g. 传阅 sent to readers) —
     only the current step's handler may do it."""
-    _, acting_for = _need_item(actor, inst)
+    _, acting_for = need_item(actor, inst)
     record = _log(inst, actor, action, opinion=opinion, acting_for=acting_for, details=details)
     db.session.flush()
     return record
