@@ -41,7 +41,7 @@ from documents.models import (
 )
 from office.audit.services import record
 from office.context import Actor
-from office.db import utcnow
+from office.db import keep, utcnow
 from office.errors import NotFound, ServiceError
 from office.extensions import db
 from office.files import services as files
@@ -803,6 +803,7 @@ def _for_action(me: User, doc_id: int) -> tuple[Document, FlowInstance]:
         raise NotFound("公文不存在或无权访问")
     if flow.my_item(me, inst) is None and not flow.can_recall(me, inst):
         get_document(me, doc_id)
+    keep(doc)  # the response describes it after the action
     return doc, inst
 
 

@@ -28,6 +28,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def keep(obj: Any) -> None:
+    """Hold a loaded object for the rest of the session. The identity map keeps only weak
+    references, so a clean object a service loaded can be collected before the view builds
+    its response, and would then be loaded again."""
+    from office.extensions import db
+
+    db.session.info.setdefault("kept", []).append(obj)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

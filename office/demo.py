@@ -50,6 +50,7 @@ def demo_hook(fn):
     DEMO_HOOKS.append(fn)
     return fn
 
+
 #: Fixed accounts to try (README): username, role (Chinese), what to look at.
 DEMO_ACCOUNTS: list[tuple[str, str, str]] = [
     ("leader", "机关领导", "示例省人民政府副省长；另一位副省长出差期间把工作委托给他"),

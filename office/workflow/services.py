@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from office.context import Actor
 from office.db import utcnow
@@ -98,6 +99,9 @@ def resolver(name: str) -> Callable[[Resolver], Resolver]:
     return wrap
 
 
+#: ``session.info`` key: instances locked in this session, by subject.
+_LOADED = "workflow.locked"
+
 # ---------------------------------------------------------------- handler resolution
 
 
@@ -165,15 +169,26 @@ def resolve_handlers(step: dict[str, Any], subject: Subject, chosen: list[int] |
     """The step's handlers: the previous actor's choice if the step takes one, else the
     default rules (a ``fallback`` rule only when the earlier ones found nobody); rules
     marked ``always`` (e.g. a joint unit's leaders) are added either way."""
+    return _resolve(step, subject, chosen)[0]
+
+
+def _resolve(step: dict[str, Any], subject: Subject, chosen: list[int] | None) -> tuple[list[int], set[int]]:
+    """Handlers, and those of them a role query already found active (no need to check again)."""
     always: list[int] = []
     defaults: list[int] = []
+    active: set[int] = set()
     for rule in step.get("handlers", []):
         fn = RESOLVERS.get(rule.get("type", ""))
         if fn is None or (rule.get("fallback") and defaults):
             continue
-        (always if rule.get("always") else defaults).extend(fn(rule, subject))
+        found = fn(rule, subject)
+        if rule.get("type") == "role":
+            active.update(found)
+        (always if rule.get("always") else defaults).extend(found)
     picked = list(chosen or []) if step.get("choose", "none") != "none" else []
-    return list(dict.fromkeys([*(picked or defaults), *always]))
+    if picked:
+        active -= set(picked)
+    return list(dict.fromkeys([*(picked or defaults), *always])), active
 
 
 # ---------------------------------------------------------------- definitions
@@ -351,12 +366,29 @@ def _enter(
     chosen: list[int] | None = None,
     handlers: list[int] | None = None,
     due_at: datetime | None = None,
-) -> None:
-    """Enter the step at ``index`` (skipping optional steps nobody is assigned to), or finish."""
-    sender = actor.user.id if actor.user else None
+) -> list[WorkItem]:
+    """Enter the step at ``index`` (skipping optional steps nobody is assigned to), or finish.
+    Returns the items now pending, whose to-dos the caller opens with ``_open_items`` once
+    it has finished writing the action (so the action row is inserted once, complete)."""
+    with db.session.no_autoflush:
+        return _enter_step(inst, index, subject, actor, chosen, handlers, due_at)
+
+
+def _enter_step(
+    inst: FlowInstance,
+    index: int,
+    subject: Subject,
+    actor: Actor,
+    chosen: list[int] | None,
+    handlers: list[int] | None,
+    due_at: datetime | None,
+) -> list[WorkItem]:
     while index < len(inst.steps):
         step = inst.steps[index]
-        ids = handlers if handlers is not None else resolve_handlers(step, subject, chosen)
+        if handlers is not None:
+            ids, active = handlers, set()
+        else:
+            ids, active = _resolve(step, subject, chosen)
         handlers = None
         if not ids:
             if step.get("optional"):
@@ -371,10 +403,11 @@ def _enter(
                 {"step": step["key"]},
                 field="choose",
             )
-        _check_assignable(ids)
+        _check_assignable([i for i in ids if i not in active])
         inst.round += 1
         inst.current_step = step["key"]
         sequential = step.get("mode") == StepMode.SEQUENCE
+        pending = []
         for n, uid in enumerate(ids):
             item = WorkItem(
                 instance=inst,
@@ -388,15 +421,23 @@ def _enter(
             )
             db.session.add(item)
             if item.status is ItemStatus.PENDING:
-                db.session.flush()
-                _open_item(inst, item, subject, sender)
-        return
+                pending.append(item)
+        return pending
     inst.status = InstanceStatus.DONE
     inst.current_step = None
     inst.finished_at = utcnow()
+    return []
+
+
+def _open_items(inst: FlowInstance, items: list[WorkItem], subject: Subject, actor: Actor) -> None:
+    sender = actor.user.id if actor.user else None
+    for item in items:
+        _open_item(inst, item, subject, sender)
 
 
 def _check_assignable(ids: list[int]) -> None:
+    if not ids:
+        return
     valid = [i for i in ids if 0 < i < 2**31]  # larger ids name nobody (SQLite cannot bind them)
     found = set(db.session.scalars(select(User.id).where(User.id.in_(valid), User.active.is_(True))))
     unknown = [i for i in ids if i not in found]
@@ -411,28 +452,29 @@ def _round_items(inst: FlowInstance, round_: int | None = None) -> list[WorkItem
 
 def lock_subject(subject_type: str, subject_id: int) -> FlowInstance | None:
     """Load and lock a subject's instance with its work items, in two statements."""
-    inst = db.session.scalar(
-        select(FlowInstance)
-        .where(FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if inst is not None:
-        db.session.refresh(inst, ["items"])
-    return inst
+    return _locked(FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id)
 
 
 def lock(inst_id: int) -> FlowInstance:
     """Load and lock the instance row (SQLite: the write transaction already serialises)."""
-    inst = db.session.scalar(
-        select(FlowInstance)
-        .where(FlowInstance.id == inst_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    inst = _locked(FlowInstance.id == inst_id)
     if inst is None:
         raise ServiceError("not_found", "流程不存在", 404)
-    db.session.refresh(inst, ["items"])
+    return inst
+
+
+def _locked(*where: Any) -> FlowInstance | None:
+    inst = db.session.scalar(
+        select(FlowInstance)
+        .where(*where)
+        .options(selectinload(FlowInstance.items))
+        .with_for_update(of=FlowInstance)
+        .execution_options(populate_existing=True)
+    )
+    if inst is not None:
+        # Kept for the rest of the request: the response and the module ask for it again, and
+        # the identity map's weak references alone would let it be collected and reloaded.
+        db.session.info.setdefault(_LOADED, {})[(inst.subject_type, inst.subject_id)] = inst
     return inst
 
 
@@ -502,7 +544,7 @@ def start(
     db.session.add(inst)
     _log(inst, actor, "start", step_key=steps[0]["key"])
     handlers = first_handlers or ([starter.id] if starter else None)
-    _enter(inst, 0, subject, actor, handlers=handlers)
+    _open_items(inst, _enter(inst, 0, subject, actor, handlers=handlers), subject, actor)
     db.session.flush()
     return inst
 
@@ -558,9 +600,10 @@ def submit(
     )
     if not any(i.status in OPEN for i in _round_items(inst)):
         round_before = inst.round
-        _enter(inst, inst.step_index(before) + 1, subject, actor, chosen=choose, due_at=due_at)
+        opened = _enter(inst, inst.step_index(before) + 1, subject, actor, chosen=choose, due_at=due_at)
         if inst.round != round_before or inst.status is InstanceStatus.DONE:
             record.details = {**record.details, "to_round": inst.round, "to_step": inst.current_step}
+        _open_items(inst, opened, subject, actor)
     db.session.flush()
     return Outcome(record, before, inst.current_step, inst.status is InstanceStatus.DONE, acting_for)
 
@@ -613,8 +656,9 @@ def send_back(
         acting_for=acting_for,
         details={"to_step": target, "assignee_id": item.assignee_id},
     )
-    _enter(inst, inst.step_index(target), subject, actor, handlers=handlers)
+    opened = _enter(inst, inst.step_index(target), subject, actor, handlers=handlers)
     record.details = {**record.details, "to_round": inst.round}
+    _open_items(inst, opened, subject, actor)
     db.session.flush()
     return Outcome(record, before, inst.current_step, False, acting_for)
 
@@ -662,8 +706,10 @@ def recall(actor: Actor, inst: FlowInstance, subject: Subject, *, opinion: str =
     record = _log(
         inst, actor, "recall", step_key=before, opinion=opinion, details={"to_step": point.step_key}
     )
-    _enter(inst, inst.step_index(point.step_key), subject, actor, handlers=[point.details["assignee_id"]])
+    back_to = [point.details["assignee_id"]]
+    opened = _enter(inst, inst.step_index(point.step_key), subject, actor, handlers=back_to)
     record.details = {**record.details, "to_round": inst.round}
+    _open_items(inst, opened, subject, actor)
     db.session.flush()
     return Outcome(record, before, inst.current_step, False, None)
 
@@ -784,6 +830,9 @@ def cancel(
 
 
 def instance_for(subject_type: str, subject_id: int) -> FlowInstance | None:
+    known = db.session.info.get(_LOADED, {}).get((subject_type, subject_id))
+    if known is not None and known in db.session:
+        return known
     return db.session.scalar(
         select(FlowInstance).where(
             FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id
