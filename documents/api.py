@@ -179,6 +179,18 @@ def docx(doc_id: int):
     return send_file(io.BytesIO(data), mimetype=DOCX, as_attachment=True, download_name=name)
 
 
+@bp.get("/documents/<int:doc_id>/p7s")
+@api_login_required
+@bp.doc(
+    summary="下载用印定稿的签名文件（.p7s，detached CMS，可用 openssl cms -verify 验证）", responses=[409]
+)
+def p7s(doc_id: int):
+    data, name = services.signature_of(g.user, doc_id)
+    return send_file(
+        io.BytesIO(data), mimetype="application/pkcs7-signature", as_attachment=True, download_name=name
+    )
+
+
 @bp.get("/documents/<int:doc_id>/archive")
 @api_login_required
 @bp.doc(summary="下载归档包（zip：定稿、附件、各版本、流程记录、元数据、SHA-256 清单）", responses=[409])

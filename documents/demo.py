@@ -41,7 +41,10 @@ def _run(doc_id: int, steps: list[tuple[User, str, dict]]) -> None:
 
 
 @demo_hook
-def load_documents() -> str:
+def load_documents(password: str) -> str:
+    from seals.demo import load_seals
+
+    seals_line = load_seals()
     people = {u: _user(u) for u in ("staff", "divhead", "clerk", "leader", "sealkeeper", "county")}
     if any(v is None for v in people.values()):
         return ""
@@ -63,7 +66,7 @@ def load_documents() -> str:
         (people["leader"], "submit", {"opinion": "同意印发。"}),
         (clerk, "submit", {}),
         (clerk, "number", {}),
-        (people["sealkeeper"], "seal", {}),
+        (people["sealkeeper"], "seal", {"password": password}),
         (clerk, "distribute", {}),
     ]
     made = 0
@@ -104,4 +107,4 @@ def load_documents() -> str:
     )
     made += 1
     db.session.commit()
-    return f"另有 {made} 件演示公文（已分发、待签发、草稿各一件）。"
+    return f"{seals_line}另有 {made} 件演示公文（已分发、待签发、草稿各一件）。"

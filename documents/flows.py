@@ -69,7 +69,8 @@ OUTGOING_STEPS: list[dict[str, Any]] = [
         "choose": "none",
         "no_submit": True,
         "handlers": [
-            {"type": "role", "role": "seal_keeper", "unit": "unit"},
+            {"type": "seal_keepers"},
+            {"type": "role", "role": "seal_keeper", "unit": "unit", "fallback": True},
             {**_clerks(), "fallback": True},
         ],
     },
@@ -180,3 +181,12 @@ def _joint_leaders(rule: dict[str, Any], subject: Subject) -> list[int]:
         leaders = users_with_role([unit_id], "leader", children=True)
         found.extend(leaders[:1])
     return found
+
+
+@resolver("seal_keepers")
+def _seal_keepers(rule: dict[str, Any], subject: Subject) -> list[int]:
+    """Keepers of the issuing units' 公章 (the issuer's first, then each joint unit's)."""
+    from seals.services import keepers_of_units
+
+    units = [subject.units.get("unit"), *subject.units.get("joint_units", [])]
+    return keepers_of_units([u for u in dict.fromkeys(units) if u])

@@ -27,6 +27,7 @@ from documents.models import (
 from office.api import PageQuery
 from office.identity.models import User
 from office.workflow import services as flow
+from seals import services as seals
 
 DOC_TYPES = [t.value for t in DocType]
 DIRECTIONS = [d.value for d in Direction]
@@ -108,6 +109,9 @@ class ActionIn(Schema):
     lead_handler = Integer(load_default=None, allow_none=True)
     co_handlers = List(Integer(), load_default=list, validate=Length(max=50))
     deadline = Date(load_default=None, allow_none=True)
+    #: 用印: the keeper's second factor (the TOTP code when they use one, else the password).
+    password = String(load_default=None, allow_none=True, validate=Length(max=200))
+    otp = String(load_default=None, allow_none=True, validate=Length(max=10))
 
 
 class DocumentQuery(PageQuery):
@@ -222,6 +226,20 @@ def document_brief(doc: Document, viewer: User) -> dict[str, Any]:
     return data
 
 
+def seal_use_json(r: Any) -> dict[str, Any]:
+    """One seal request of the document: whose seal, its state, who decided, the hash sealed."""
+    return {
+        "id": r.id,
+        "seal": {"id": r.seal.id, "name": r.seal.name, "unit": r.seal.unit.name},
+        "status": r.status.value,
+        "version": r.version,
+        "decided_by": r.decided_by.name if r.decided_by else None,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "reason": r.reason,
+        "sha256": r.sha256,
+    }
+
+
 def document_json(doc: Document, viewer: User) -> dict[str, Any]:
     inst = services.instance_of(doc)
     subject = services.subject_of(doc)
@@ -282,6 +300,9 @@ def document_json(doc: Document, viewer: User) -> dict[str, Any]:
         acting_for=acts["acting_for"],
         docx_url=f"/api/v1/documents/{doc.id}/docx",
         archive_url=f"/api/v1/documents/{doc.id}/archive" if doc.archive_file_id else None,
+        final_sha256=doc.final_file.sha256 if doc.final_file_id else None,
+        p7s_url=f"/api/v1/documents/{doc.id}/p7s" if doc.final_file_id else None,
+        sealing=[seal_use_json(r) for r in seals.requests_of("document", doc.id)],
     )
     return data
 

@@ -18,9 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 import documents.flows  # noqa: F401  (registers the flows and their handler rules)
+from documents import sealing
 from documents.access import readable_documents_clause, readable_incoming_clause
 from documents.content import Block, DocumentContent, body_text, parse_body
 from documents.models import (
@@ -41,7 +41,7 @@ from documents.models import (
 )
 from office.audit.services import record
 from office.context import Actor
-from office.db import keep, utcnow
+from office.db import dialect_insert, keep, utcnow
 from office.errors import NotFound, ServiceError
 from office.extensions import db
 from office.files import services as files
@@ -54,6 +54,7 @@ from office.todos import services as todos
 from office.todos.models import TodoCategory, TodoStatus, Urgency
 from office.workflow import services as flow
 from office.workflow.models import FlowInstance, InstanceStatus
+from seals import services as seals
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 URGENCY_TEXT = {0: None, 1: "加急", 2: "特急"}
@@ -645,8 +646,7 @@ def get_attachment(viewer: User, doc_id: int, attachment_id: int) -> DocumentAtt
 def _next_serial(unit_id: int, code: str, year: int) -> int:
     """Take the next serial atomically: the counter row is created if missing, then one
     UPDATE … RETURNING increments it under the row lock (serialised on both databases)."""
-    dialect = db.session.get_bind().dialect.name
-    ins = (postgresql if dialect == "postgresql" else sqlite).insert(NumberCounter)
+    ins = dialect_insert(NumberCounter)
     db.session.execute(
         ins.values(unit_id=unit_id, code=code, year=year, last_serial=0).on_conflict_do_nothing()
     )
@@ -730,7 +730,16 @@ def _sync_status(doc: Document, inst: FlowInstance, by: User | None) -> str | No
 #: Flow actions the engine does the same way on 发文 and 收文.
 GENERIC_ACTIONS = ("return", "recall", "transfer", "add_handler")
 #: Every action each API and page accepts (``read`` is a 传阅 reader's own, see mark_read).
-OUTGOING_ACTIONS = ("submit", *GENERIC_ACTIONS, "number", "seal", "distribute", "archive", "withdraw")
+OUTGOING_ACTIONS = (
+    "submit",
+    *GENERIC_ACTIONS,
+    "number",
+    "seal",
+    "reject_seal",
+    "distribute",
+    "archive",
+    "withdraw",
+)
 INCOMING_ACTIONS = (
     "sign_for",
     "refuse",
@@ -829,6 +838,8 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
         out = flow.submit(
             actor, inst, subject, opinion=opinion, choose=choose, log_as=tag, details={"version": doc.version}
         )
+        if tag == "sign_off":
+            sealing.sign(me, doc, out, "sign_off", ("document", doc.id))
     elif action in GENERIC_ACTIONS:
         out = _generic_action(actor, me, inst, subject, action, opinion, payload)
     elif action == "number":
@@ -840,16 +851,9 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
         details["doc_number"] = number
         out.action.details = {**out.action.details, "doc_number": number}
     elif action == "seal":
-        _seal(doc, me, inst)
-        out = flow.submit(
-            actor,
-            inst,
-            subject,
-            opinion=opinion,
-            step_key="seal",
-            log_as="seal",
-            details={"version": doc.version, "sha256": doc.final_file.sha256 if doc.final_file else None},
-        )
+        return sealing.seal_action(actor, me, doc, inst, payload)  # seals records the use
+    elif action == "reject_seal":
+        return sealing.reject_action(actor, me, doc, inst, payload)
     elif action == "distribute":
         created = _distribute(doc, actor, inst)
         details["recipients"] = created
@@ -882,6 +886,7 @@ def act(actor: Actor, doc_id: int, action: str, payload: dict[str, Any]) -> dict
     else:
         raise ServiceError("invalid_action", f"不支持的操作：{action}", 422)
 
+    sealing.after_move(actor, doc, inst, step)
     cancelled = _sync_status(doc, inst, me) if action != "archive" else None
     if cancelled:
         details["cancelled_number"] = cancelled
@@ -935,20 +940,6 @@ def render(doc: Document) -> bytes:
     from documents.render import render_docx
 
     return render_docx(content_of(doc))
-
-
-def _seal(doc: Document, me: User, inst: FlowInstance) -> None:
-    """用印: a plain hand-off until the seals capability lands: the final .docx is fixed
-    (rendered, hashed, stored) and the document frozen."""
-    if inst.current_step != "seal" or flow.my_item(me, inst) is None:
-        raise ServiceError("not_your_turn", "当前不是您用印", 409)
-    if not doc.doc_number:
-        raise ServiceError("not_numbered", "公文尚未编号，不能用印", 409)
-    doc.print_date = today()
-    name = f"{doc.doc_number or doc.title}.docx"
-    stored = files.store(render(doc), name, user=me)
-    doc.final_file_id = stored.id
-    doc.frozen = True
 
 
 def _distribute(doc: Document, actor: Actor, inst: FlowInstance) -> list[dict[str, Any]]:
@@ -1006,6 +997,12 @@ def archive_package(doc: Document) -> bytes:
     entries: dict[str, bytes] = {}
     final = files.read_bytes(doc.final_file) if doc.final_file_id else render(doc)
     entries["公文.docx"] = final
+    for n, use in enumerate(r for r in seals.requests_of("document", doc.id) if r.signature):
+        if use.file_id == doc.final_file_id:
+            entries[f"签章/{n + 1:02d}-{use.seal.name}.p7s"] = use.signature
+            entries[f"签章/{n + 1:02d}-{use.seal.name}.cer.pem"] = use.seal.cert_pem.encode()
+    if any(name.startswith("签章/") for name in entries):
+        entries["签章/根证书.pem"] = seals.root_cert_pem()
     for a in doc.attachments:
         ext = a.file.name.rsplit(".", 1)[-1] if "." in a.file.name else "bin"
         entries[f"附件/{a.sort:02d}-{a.title}.{ext}"] = files.read_bytes(a.file)
@@ -1081,6 +1078,18 @@ def docx_of(viewer: User, doc_id: int) -> tuple[bytes, str]:
     if doc.final_file_id:
         return files.read_bytes(db.session.get(files.StoredFile, doc.final_file_id)), name
     return render(doc), name
+
+
+def signature_of(viewer: User, doc_id: int) -> tuple[bytes, str]:
+    """The issuing seal's detached signature over the sealed .docx (joint seals each sign it;
+    the issuer's is the one downloaded, the others are in the archive package)."""
+    doc = get_document(viewer, doc_id)
+    uses = [
+        r for r in seals.requests_of("document", doc.id) if r.signature and r.file_id == doc.final_file_id
+    ]
+    if not doc.final_file_id or not uses:
+        raise ServiceError("not_sealed", "公文尚未用印，没有签名文件", 409)
+    return uses[0].signature, f"{doc.doc_number or doc.title}.docx.p7s"
 
 
 # ---------------------------------------------------------------- incoming actions
@@ -1229,7 +1238,7 @@ def _instruct(actor, me, rec, inst, subject, opinion, payload, details):
         co=[p.name for p in people[1:]],
         deadline=deadline.isoformat() if deadline else None,
     )
-    return flow.submit(
+    out = flow.submit(
         actor,
         inst,
         subject,
@@ -1239,6 +1248,8 @@ def _instruct(actor, me, rec, inst, subject, opinion, payload, details):
         due_at=_deadline_due(deadline),
         details={"lead": people[0].name},
     )
+    sealing.sign(me, rec.document, out, "instruct", ("incoming", rec.id))
+    return out
 
 
 def mark_read(actor: Actor, incoming_id: int) -> bool:

@@ -127,6 +127,8 @@ def _register_blueprints(app: APIFlask) -> None:
         documents.bp,
         documents.api_bp,
         seals.bp,
+        seals.api_bp,
+        seals.pki_bp,
         meetings.bp,
         supervision.bp,
     ):

@@ -18,6 +18,15 @@ from sqlalchemy import func, select
 
 from office.context import SYSTEM
 
+#: Feature packages add steps to ``init`` here (office never imports them): each runs in the
+#: init transaction, after the first admin exists, and returns a line to print or None.
+INIT_HOOKS: list = []
+
+
+def init_hook(fn):
+    INIT_HOOKS.append(fn)
+    return fn
+
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(init_command)
@@ -54,6 +63,7 @@ def init_command(org_name: str, org_short: str, org_kind: str, admin_password: s
     click.echo(f"实例目录：{current_app.config['OFFICE_INSTANCE']}（密钥文件权限 0600）")
     if db.session.scalar(select(func.count()).select_from(User)):
         click.echo("已初始化（存在用户），跳过创建管理员。")
+        _run_init_hooks()
         return
     root = db.session.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id))
     if root is None:
@@ -71,6 +81,17 @@ def init_command(org_name: str, org_short: str, org_kind: str, admin_password: s
     record(SYSTEM, "office:system:init", object_type="system", details={"root_unit": root.name})
     db.session.commit()
     click.echo("已创建管理员 admin" + (f"，初始密码：{password}（首次登录须修改）" if generated else "。"))
+    _run_init_hooks()
+
+
+def _run_init_hooks() -> None:
+    from office.extensions import db
+
+    for hook in INIT_HOOKS:
+        line = hook()
+        db.session.commit()
+        if line:
+            click.echo(line)
 
 
 @click.command("demo")

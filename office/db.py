@@ -28,6 +28,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def dialect_insert(entity: Any) -> Any:
+    """``INSERT`` with ``on_conflict_do_nothing`` / ``do_update`` for the session's database
+    (both supported backends spell it the same way)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from office.extensions import db
+
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(entity)
+
+
 def keep(obj: Any) -> None:
     """Hold a loaded object for the rest of the session. The identity map keeps only weak
     references, so a clean object a service loaded can be collected before the view builds

@@ -42,7 +42,8 @@ MARKER_SHORT_NAME = "示政办"
 ALREADY_LOADED = "演示数据已存在，跳过。"
 
 #: Feature packages add their demo content here (office never imports them): each hook runs
-#: after the people are committed and returns a short summary line.
+#: after the people are committed, gets the demo password (a keeper's second factor when
+#: sealing) and returns a short summary line.
 DEMO_HOOKS: list = []
 
 
@@ -439,7 +440,7 @@ def load_demo(password: str) -> str:
         },
     )
     db.session.commit()
-    extra = "".join(hook() for hook in DEMO_HOOKS)
+    extra = "".join(hook(password) for hook in DEMO_HOOKS)
     return (
         f"已载入演示数据：{len(b.units)} 个机构，{len(b.users)} 名人员（{posts} 个职务，{dual} 人兼职），"
         f"{len(b.links)} 组秘书关系，1 条出差委托；演示账号统一使用所设密码，"

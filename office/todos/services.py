@@ -14,12 +14,11 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from office.audit.services import record
 from office.context import Actor
-from office.db import utcnow
+from office.db import dialect_insert, utcnow
 from office.errors import NotFound, ServiceError
 from office.extensions import db
 from office.identity import services as identity
@@ -148,9 +147,7 @@ def open_todo(
     )
     # One statement: INSERT … ON CONFLICT DO NOTHING RETURNING. A retry, or a concurrent one
     # that won the race, inserts nothing, and the existing item is returned unchanged.
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
-    stmt = insert(Todo).on_conflict_do_nothing(index_elements=list(key)).returning(Todo)
+    stmt = dialect_insert(Todo).on_conflict_do_nothing(index_elements=list(key)).returning(Todo)
     t = db.session.scalars(stmt, [row]).first()
     if t is None:
         return db.session.scalar(select(Todo).filter_by(**key))

@@ -811,6 +811,30 @@ def log_only(
     return record
 
 
+def close_part(
+    actor: Actor,
+    inst: FlowInstance,
+    subject: Subject,
+    assignee_ids: list[int],
+    *,
+    log_as: str,
+    opinion: str = "",
+    details: dict[str, Any] | None = None,
+) -> FlowAction:
+    """One group's part of an any-one step is done (a joint document's seal approved by one
+    unit's keeper): the actor's item and the group's others close; the step stays open for
+    the rest. The actor must hold an item of the step."""
+    item, acting_for = need_item(actor, inst)
+    group = set(assignee_ids) | {item.assignee_id}
+    for other in _round_items(inst):
+        if other.status in OPEN and other.assignee_id in group:
+            done = other is item
+            _close_item(inst, other, ItemStatus.DONE if done else ItemStatus.CANCELLED, actor.user, subject)
+    record = _log(inst, actor, log_as, opinion=opinion, acting_for=acting_for, details=details)
+    db.session.flush()
+    return record
+
+
 def cancel(
     actor: Actor, inst: FlowInstance, subject: Subject, *, opinion: str, action: str = "cancel"
 ) -> FlowAction:

@@ -27,7 +27,24 @@ def docorg(org, factory) -> dict[str, Any]:
     p["county_staff"] = factory.user("county_staff", name="蒋科员", unit=u["county_a"], roles=("staff",))
     p["county_staff2"] = factory.user("county_staff2", name="沈科员", unit=u["county_a"], roles=("staff",))
     p["city_clerk"] = factory.user("city_clerk", name="韩收发", unit=u["city"], roles=("clerk",))
+    make_seal(factory.app, u["office"], [p["sealkeeper"]])
     return org
+
+
+def make_seal(app, unit, keepers, *, kind: str = "official") -> int:
+    """A unit seal through the service (keys and certificate made here, never committed files)."""
+    from office.context import Actor
+    from office.extensions import db
+    from office.identity.models import User
+    from seals import services as seals
+
+    with app.app_context():
+        admin = db.session.scalar(db.select(User).where(User.username == "admin"))
+        seal = seals.create_seal(
+            Actor(user=admin), unit_id=unit.id, kind=kind, keeper_ids=[k.id for k in keepers]
+        )
+        db.session.commit()
+        return seal.id
 
 
 class Api:

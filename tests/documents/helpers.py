@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from office.audit.models import AuditEvent
 from office.extensions import db
+from tests.conftest import PASSWORD
 
 #: Who does what at each step of the shipped outgoing flow (docorg people).
 OUTGOING_SCRIPT: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -21,7 +22,7 @@ OUTGOING_SCRIPT: dict[str, tuple[str, str, dict[str, Any]]] = {
     "sign_off": ("general", "submit", {"opinion": "同意印发"}),
     "recheck": ("clerk", "submit", {"opinion": "复核无误"}),
     "number": ("clerk", "number", {}),
-    "seal": ("sealkeeper", "seal", {}),
+    "seal": ("sealkeeper", "seal", {"password": PASSWORD}),
     "distribute": ("clerk", "distribute", {}),
     "archive": ("clerk", "archive", {}),
 }

@@ -49,6 +49,9 @@ def test_archive_package_contents_and_hashes(docorg, api):
         "版本/v4.json",
         "流程记录.json",
         "元数据.json",
+        "签章/01-省政府办公厅.p7s",
+        "签章/01-省政府办公厅.cer.pem",
+        "签章/根证书.pem",
         "manifest.json",
         "SHA256SUMS",
     }

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from office.extensions import db
-from tests.conftest import bearer
+from tests.conftest import PASSWORD, bearer
 from tests.documents.conftest import notice_payload
 from tests.documents.helpers import act, advance, audit, create, doc, doc_todos, todos
 
@@ -29,6 +29,9 @@ CAST = (
     "county_b",
     "city_clerk",
 )
+
+#: The keeper's second factor at 用印.
+SECOND_FACTOR = {"seal": {"password": PASSWORD}}
 
 
 def pending_by_person(api, did: int) -> dict[str, list[str]]:
@@ -84,7 +87,7 @@ def test_outgoing_end_to_end_with_everyones_todos(docorg, api):
         current = doc(api, did, who)
         assert current["flow"]["step"] == step
         assert action in current["actions"], (who, current["actions"])
-        out = act(api, who, did, action, {"opinion": f"{step} 意见"})
+        out = act(api, who, did, action, {"opinion": f"{step} 意见", **SECOND_FACTOR.get(action, {})})
         assert out["result"]["step_before"] == step and out["result"]["step_after"] == after
         data = out["document"]
         assert data["status"] == statuses[after], (after, data["status"])
@@ -143,10 +146,12 @@ def test_outgoing_end_to_end_with_everyones_todos(docorg, api):
         "documents:outgoing:sign_off",
         "documents:outgoing:submit",
         "documents:outgoing:number",
-        "documents:outgoing:seal",
         "documents:outgoing:distribute",
         "documents:outgoing:archive",
     ]
+    # 用印's one event is the seal use itself, with the sealed file's hash
+    (use,) = audit(api.client.application, prefix="seals:request:")
+    assert use.action == "seals:request:approve" and use.details["sha256"] == final["final_sha256"]
 
 
 # ---------------------------------------------------------------- countersign and joint documents

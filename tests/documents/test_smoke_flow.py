@@ -1,5 +1,6 @@
 """The outgoing flow end to end over the API (smoke)."""
 
+from tests.conftest import PASSWORD
 from tests.documents.conftest import notice_payload
 
 
@@ -16,7 +17,7 @@ def test_outgoing_to_archive(docorg, api):
         ("general", "submit", {"opinion": "同意印发"}),
         ("clerk", "submit", {"opinion": "复核无误"}),
         ("clerk", "number", {}),
-        ("sealkeeper", "seal", {}),
+        ("sealkeeper", "seal", {"password": PASSWORD}),
         ("clerk", "distribute", {}),
         ("clerk", "archive", {}),
     ]

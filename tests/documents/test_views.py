@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from documents import services
-from tests.conftest import web_login
+from tests.conftest import PASSWORD, web_login
 
 
 class Person:
@@ -94,7 +94,7 @@ def _to_distributed(person, api, units, **extra) -> int:
         ("general", "submit", {"opinion": "同意印发"}),
         ("clerk", "submit", {"opinion": "复核无误"}),
         ("clerk", "number", {}),
-        ("sealkeeper", "seal", {}),
+        ("sealkeeper", "seal", {"password": PASSWORD}),
         ("clerk", "distribute", {}),
     ]:
         resp = _act(person(who), doc_id, action, **data)

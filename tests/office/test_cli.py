@@ -141,6 +141,7 @@ def test_init_is_idempotent(app, runner):
             "office:unit:create",
             "office:user:create",
             "office:system:init",
+            "seals:authority:create",
             "office:auth:token_issue",
         ]
         assert audit.verify().ok
