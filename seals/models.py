@@ -78,6 +78,8 @@ class Authority(Base):
     key_enc: Mapped[bytes] = mapped_column(LargeBinary)
     #: Serial numbers of end-entity certificates are drawn from this counter (never reused).
     next_serial: Mapped[int] = mapped_column(Integer, default=2)
+    #: Bumped by every revocation: the published CRL is re-signed when it changes.
+    revocations: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, url_for
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import defer, joinedload
 
 from office.audit.models import AuditEvent
 from office.audit.services import record
@@ -90,6 +91,7 @@ def ensure_authority() -> Authority:
             cert_pem=pki.cert_to_pem(cert).decode(),
             key_enc=pki.encrypt_private_key(key, master),
             next_serial=2,
+            revocations=0,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing()
@@ -164,18 +166,26 @@ _crl_cache: dict[str, Any] = {}
 
 
 def current_crl() -> x509.CertificateRevocationList:
-    """The CRL, re-signed when the revoked set changes or a day has passed (so verification of
-    many files does not sign one each time)."""
-    entries = revoked_entries()
-    key = (tuple(sorted((s, at.isoformat()) for s, at, _ in entries)), root_cert().serial_number)
+    """The CRL, re-signed only when a revocation bumped the CA's counter or a day has passed,
+    so verifying many files neither queries the revoked set nor signs each time."""
+    ca = ensure_authority()
+    key = (ca.cert_pem, ca.revocations)
     now = utcnow()
     hit = _crl_cache.get("crl")
     if hit is not None and _crl_cache.get("key") == key and now - _crl_cache["at"] < timedelta(days=1):
         return hit
     ca_key, ca_cert = authority()
-    crl = pki.make_crl(ca_key, ca_cert, entries, next_update_days=7, crl_number=len(entries) + 1)
+    entries = revoked_entries()
+    crl = pki.make_crl(ca_key, ca_cert, entries, next_update_days=7, crl_number=ca.revocations + 1)
     _crl_cache.update(crl=crl, key=key, at=now)
     return crl
+
+
+def _revoked() -> None:
+    """A certificate was revoked: the next CRL request re-signs."""
+    db.session.execute(
+        update(Authority).where(Authority.id == 1).values(revocations=Authority.revocations + 1)
+    )
 
 
 # ---------------------------------------------------------------- seals
@@ -394,6 +404,7 @@ def change_status(actor: Actor, seal_id: int, action: str, reason: str) -> Seal:
     seal.status_reason = reason or None
     if target is SealStatus.REVOKED:
         seal.revoked_at = utcnow()
+        _revoked()
     record(actor, f"seals:seal:{action}", seal, unit_id=seal.unit_id,
            details={"from": before.value, "to": target.value, "reason": reason})  # fmt: skip
     return seal
@@ -891,11 +902,22 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
     if not _looks_like_docx(data):
         raise ServiceError("not_docx", "上传的文件不是 .docx 文档", 422, field="file")
     sha = _sha(data)
-    stored = db.session.scalar(
-        select(SealRequest).where(SealRequest.sha256 == sha, SealRequest.status == RequestStatus.APPROVED)
+    # Every recorded use of exactly this file, with its seal (without the image and key) and
+    # people, in one query: the usual case needs no other lookup.
+    uses = list(
+        db.session.scalars(
+            select(SealRequest)
+            .where(SealRequest.sha256 == sha, SealRequest.status == RequestStatus.APPROVED)
+            .options(
+                joinedload(SealRequest.seal).options(defer(Seal.image), defer(Seal.key_enc)),
+                joinedload(SealRequest.decided_by),
+                joinedload(SealRequest.requester),
+            )
+            .order_by(SealRequest.id)
+        ).unique()
     )
     if p7s is None:
-        if stored is None:
+        if not uses:
             return {
                 "intact": False,
                 "valid": False,
@@ -904,13 +926,14 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
                 "message": "没有找到与该文件一致的用印记录：文件可能已被修改，或并非本平台签章的文件。"
                 "如有签名文件（.p7s），请一并上传。",
             }
-        p7s = stored.signature
+        p7s = uses[0].signature
     elif p7s.lstrip().startswith(b"-----BEGIN"):
         p7s = _pem_body(p7s)
     result = cms.verify_detached(data, p7s, root_cert(), current_crl())
     if result.failed_check == "not_cms":
-        raise ServiceError("not_cms", f"签名文件不是有效的 CMS/PKCS#7 签名（.p7s）：{result.message}", 422,
-                           field="signature")  # fmt: skip
+        raise ServiceError(
+            "not_cms", f"签名文件不是有效的 CMS/PKCS#7 签名（.p7s）：{result.message}", 422, field="signature"
+        )
     out: dict[str, Any] = {
         "intact": result.intact,
         "valid": result.ok,
@@ -924,31 +947,34 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
             "message": result.chain.message if result.chain else None,
         },
     }
-    if result.signer_cert is not None:
-        cert = result.signer_cert
-        out["certificate"] = {
-            "subject": cert.subject.rfc4514_string(),
-            "serial": cert.serial_number,
-            "not_before": cert.not_valid_before_utc.isoformat(),
-            "not_after": cert.not_valid_after_utc.isoformat(),
+    if result.signer_cert is None:
+        return out
+    cert = result.signer_cert
+    out["certificate"] = {
+        "subject": cert.subject.rfc4514_string(),
+        "serial": cert.serial_number,
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+    }
+    use = next((u for u in uses if u.seal.cert_serial == cert.serial_number), None)
+    seal = use.seal if use is not None else None
+    if seal is None:
+        seal = db.session.scalar(
+            select(Seal)
+            .where(Seal.cert_serial == cert.serial_number)
+            .options(defer(Seal.image), defer(Seal.key_enc))
+        )
+    if seal is not None:
+        out["seal"] = {"id": seal.id, "name": seal.name, "kind": seal.kind_label, "unit": seal.unit.name}
+    if use is not None:
+        out["use"] = {
+            "request_id": use.id,
+            "title": use.title,
+            "version": use.version,
+            "approved_by": use.decided_by.name if use.decided_by else None,
+            "approved_at": use.decided_at.isoformat() if use.decided_at else None,
+            "requested_by": use.requester.name if use.requester else None,
         }
-        seal = db.session.scalar(select(Seal).where(Seal.cert_serial == cert.serial_number))
-        if seal is not None:
-            out["seal"] = {"id": seal.id, "name": seal.name, "kind": seal.kind_label, "unit": seal.unit.name}
-            use = stored if stored is not None and stored.seal_id == seal.id else None
-            if use is None and result.intact:
-                use = db.session.scalar(
-                    select(SealRequest).where(SealRequest.sha256 == sha, SealRequest.seal_id == seal.id)
-                )
-            if use is not None:
-                out["use"] = {
-                    "request_id": use.id,
-                    "title": use.title,
-                    "version": use.version,
-                    "approved_by": use.decided_by.name if use.decided_by else None,
-                    "approved_at": use.decided_at.isoformat() if use.decided_at else None,
-                    "requested_by": use.requester.name if use.requester else None,
-                }
     return out
 
 

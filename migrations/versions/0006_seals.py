@@ -25,6 +25,7 @@ def upgrade():
     sa.Column('cert_pem', sa.Text(), nullable=False),
     sa.Column('key_enc', sa.LargeBinary(), nullable=False),
     sa.Column('next_serial', sa.Integer(), nullable=False),
+    sa.Column('revocations', sa.Integer(), nullable=False),
     sa.Column('created_at', office.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('id = 1', name=op.f('ck_pki_authority_single_row')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pki_authority'))
