@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from documents import schemas, services
+from documents import schemas, sealing, services
 from documents.models import (
     DIRECTION_LABELS,
     DOC_TYPE_LABELS,
@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "sign_off": "签发",
     "number": "编号",
     "seal": "用印",
+    "seal_agree": "同意用印",
     "distribute": "分发",
     "archive": "归档",
     "withdraw": "撤销",
@@ -160,7 +161,9 @@ def _page_no() -> int:
 
 
 def _status_of(err: ServiceError) -> int:
-    return err.status if 400 <= err.status < 500 else 422
+    """The page's status for a failed form: a wrong second factor (401 from the service) is a
+    form error like any other, not a sign-out."""
+    return err.status if 400 <= err.status < 500 and err.status != 401 else 422
 
 
 def _fail(err: ServiceError) -> dict[str, list[str]]:
@@ -548,6 +551,8 @@ def _timeline(fl: dict[str, Any]) -> list[dict[str, Any]]:
             notes.append(f"主办：{det['lead']}")
         if t["action"] == "skip":
             notes.append("无办理人，自动跳过")
+        if t["action"] == "seal" and det.get("sha256"):
+            notes.append(f"定稿 SHA-256：{det['sha256'][:16]}…")
         out.append(
             {**t, "label": label, "notes": notes, "step_name": t["step_name"] or steps.get(t["step"], "")}
         )
@@ -565,6 +570,25 @@ def _submit_label(step: str | None) -> str:
     }.get(step or "", "同意")
 
 
+def _seal_context(doc, actions: list[str]) -> dict[str, Any]:
+    """用印: the keeper's seal waiting for them and their second factor; once sealed, the
+    seals applied to the final file (whose signatures can be downloaded and verified)."""
+    from seals import services as seals
+
+    mine = seals.my_pending_request(g.user, sealing.SUBJECT, doc.id) if "seal" in actions else None
+    seal = mine.seal if mine else None
+    uses = [
+        seals.request_json(r)
+        for r in seals.requests_of(sealing.SUBJECT, doc.id)
+        if doc.final_file_id and r.signature and r.file_id == doc.final_file_id
+    ]
+    return {
+        "my_seal": {"id": seal.id, "name": seal.name, "kind": seal.kind_label} if seal else None,
+        "second_factor": "otp" if g.user.totp_enabled else "password",
+        "seal_uses": uses,
+    }
+
+
 def _detail_context(doc, errors: dict[str, list[str]] | None = None, posted: dict | None = None) -> dict:
     d = schemas.document_json(doc, g.user)
     fl = d["flow"]
@@ -578,11 +602,13 @@ def _detail_context(doc, errors: dict[str, list[str]] | None = None, posted: dic
         "content": services.content_of(doc),
         "progress": _progress(fl, fl["status"] == "done"),
         "timeline": _timeline(fl),
+        "signed": sealing.opinion_checks(sealing.SUBJECT, doc.id, services.instance_of(doc), doc),
         "actions": actions,
         "people": people,
         "submit_label": _submit_label(fl["step"]),
         "errors": errors or {},
         "posted": posted or {},
+        **_seal_context(doc, actions),
     }
 
 
@@ -613,6 +639,10 @@ def _action_input() -> tuple[dict[str, Any], dict[str, list[str]], dict[str, Any
         "readers": posted["readers"],
         "co_handlers": posted["co_handlers"],
     }
+    # 用印's second factor: passed on, never echoed back into the re-rendered form.
+    for key in ("password", "otp"):
+        if request.form.get(key):
+            raw[key] = request.form[key] if key == "password" else request.form[key].strip()
     for key in ("to_user", "lead_handler"):
         if _int(posted[key]):
             raw[key] = _int(posted[key])
@@ -654,6 +684,7 @@ OUTGOING_DONE = {
     "add_handler": "已加签",
     "number": "已编号",
     "seal": "已用印",
+    "reject_seal": "已驳回用印",
     "distribute": "已分发",
     "archive": "已归档",
     "withdraw": "已撤销",
@@ -825,6 +856,7 @@ def diff(doc_id: int):
 
 def _incoming_context(rec, errors: dict[str, list[str]] | None = None, posted: dict | None = None) -> dict:
     r = schemas.incoming_json(rec, g.user)
+    inst = flow.instance_for("incoming", rec.id)
     fl = r["flow"]
     actions = r["actions"]
     wants_people = {"transfer", "add_handler", "circulate"} & set(actions) or (
@@ -838,6 +870,7 @@ def _incoming_context(rec, errors: dict[str, list[str]] | None = None, posted: d
         "content": services.content_of(rec.document),
         "progress": _progress(fl, fl["status"] == "done"),
         "timeline": _timeline(fl),
+        "signed": sealing.opinion_checks("incoming", rec.id, inst, rec.document),
         "actions": actions,
         "people": people,
         "unit_people": unit_people,

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import _sign_in, _watched_page, new_context
+from tests.browser.conftest import DEMO_PASSWORD, _sign_in, _watched_page, new_context
 
 pytestmark = pytest.mark.browser
 
@@ -184,6 +184,7 @@ def test_notice_from_draft_to_archive_and_its_incoming_copy_to_done(people, serv
     # ---------------------------------------------------------------- 用印 (sealkeeper)
     sealkeeper = people("sealkeeper")
     _open_todo(sealkeeper, f"用印：{title}")
+    sealkeeper.locator("#action-form input[name=password]").fill(DEMO_PASSWORD)  # the second factor
     _press(sealkeeper, "btn-seal")
     expect(sealkeeper.locator(".alert-success")).to_contain_text("已用印")
     expect(sealkeeper.locator(".tag-frozen")).to_be_visible()

@@ -312,8 +312,8 @@ def test_action_forms_move_the_outgoing_flow(docorg, person):
     # Wrong person / wrong step: 409 with the message, never a 500.
     resp = _act(clerk, doc_id, "seal")
     assert resp.status_code == 409
-    assert "当前不是您用印" in _text(resp)
-    _flashed(person("sealkeeper"), _act(person("sealkeeper"), doc_id, "seal"))
+    assert "不是本公文发文单位印章的印章管理员" in _text(resp)
+    _flashed(person("sealkeeper"), _act(person("sealkeeper"), doc_id, "seal", password=PASSWORD))
     page = _flashed(clerk, _act(clerk, doc_id, "distribute"))
     assert "已分发至 2 个单位" in page
     assert "待签收" in page  # the exchange record
