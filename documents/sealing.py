@@ -19,6 +19,7 @@ from office.identity.models import User
 from office.workflow import services as flow
 from office.workflow.models import FlowInstance
 from seals import services as seals
+from seals.models import RequestStatus
 
 SUBJECT = "document"
 
@@ -60,7 +61,7 @@ def seal_action(actor: Actor, me: User, doc: Document, inst: FlowInstance, paylo
     if not doc.doc_number:
         raise ServiceError("not_numbered", "公文尚未编号，不能用印", 409)
     req = seals.my_pending_request(me, SUBJECT, doc.id)
-    if req is None and not any(r.status.value == "pending" for r in seals.requests_of(SUBJECT, doc.id)):
+    if req is None and not any(r.status is RequestStatus.PENDING for r in seals.requests_of(SUBJECT, doc.id)):
         open_for(actor, doc, strict=True)  # e.g. the seal was created after the flow arrived
         req = seals.my_pending_request(me, SUBJECT, doc.id)
     if req is None:
@@ -200,31 +201,27 @@ def opinion_checks(subject_type: str, subject_id: int, inst: FlowInstance | None
     """Signed opinions of a flow, each checked against what the page shows now."""
     if inst is None:
         return {}
-    from seals.models import OpinionSignature
 
-    signed = set(
-        db.session.scalars(
-            select(OpinionSignature.action_id).where(
-                OpinionSignature.subject_type == subject_type, OpinionSignature.subject_id == subject_id
-            )
+    def shown() -> dict[int, tuple[str, str | None]]:
+        versions = dict(
+            db.session.execute(
+                select(DocumentVersion.number, DocumentVersion.sha256).where(
+                    DocumentVersion.document_id == doc.id
+                )
+            ).all()
         )
-    )
-    if not signed:
-        return {}
-    hashes = {}
-    for a in inst.actions:
-        if a.id in signed:
-            hashes[a.id] = (a.opinion, _hash_at(doc, a))
-    return seals.check_opinions(subject_type, subject_id, hashes)
+        final = doc.final_file.sha256 if doc.final_file_id else None
+
+        def hash_at(action: Any) -> str | None:
+            # 签发 was given on the version then current; 批示 on the sealed file
+            version = (action.details or {}).get("version")
+            return final if version is None else versions.get(int(version))
+
+        return {a.id: (a.opinion, hash_at(a)) for a in inst.actions}
+
+    return seals.check_opinions(subject_type, subject_id, shown)
 
 
-def _hash_at(doc: Document, action: Any) -> str | None:
-    """The hash the opinion was given on: 签发 on the version then current; 批示 on the sealed file."""
-    version = (action.details or {}).get("version")
-    if version is None:
-        return doc.final_file.sha256 if doc.final_file else None
-    return db.session.scalar(
-        select(DocumentVersion.sha256).where(
-            DocumentVersion.document_id == doc.id, DocumentVersion.number == int(version)
-        )
-    )
+def sealed_uses(doc: Document) -> list[Any]:
+    """The seals' uses whose signatures cover the document's final file (issuer first)."""
+    return seals.sealed_uses(SUBJECT, doc.id, doc.final_file_id)

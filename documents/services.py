@@ -997,11 +997,11 @@ def archive_package(doc: Document) -> bytes:
     entries: dict[str, bytes] = {}
     final = files.read_bytes(doc.final_file) if doc.final_file_id else render(doc)
     entries["公文.docx"] = final
-    for n, use in enumerate(r for r in seals.requests_of("document", doc.id) if r.signature):
-        if use.file_id == doc.final_file_id:
-            entries[f"签章/{n + 1:02d}-{use.seal.name}.p7s"] = use.signature
-            entries[f"签章/{n + 1:02d}-{use.seal.name}.cer.pem"] = use.seal.cert_pem.encode()
-    if any(name.startswith("签章/") for name in entries):
+    uses = sealing.sealed_uses(doc)
+    for n, use in enumerate(uses, 1):
+        entries[f"签章/{n:02d}-{use.seal.name}.p7s"] = use.signature
+        entries[f"签章/{n:02d}-{use.seal.name}.cer.pem"] = use.seal.cert_pem.encode()
+    if uses:
         entries["签章/根证书.pem"] = seals.root_cert_pem()
     for a in doc.attachments:
         ext = a.file.name.rsplit(".", 1)[-1] if "." in a.file.name else "bin"
@@ -1084,10 +1084,8 @@ def signature_of(viewer: User, doc_id: int) -> tuple[bytes, str]:
     """The issuing seal's detached signature over the sealed .docx (joint seals each sign it;
     the issuer's is the one downloaded, the others are in the archive package)."""
     doc = get_document(viewer, doc_id)
-    uses = [
-        r for r in seals.requests_of("document", doc.id) if r.signature and r.file_id == doc.final_file_id
-    ]
-    if not doc.final_file_id or not uses:
+    uses = sealing.sealed_uses(doc)
+    if not uses:
         raise ServiceError("not_sealed", "公文尚未用印，没有签名文件", 409)
     return uses[0].signature, f"{doc.doc_number or doc.title}.docx.p7s"
 

@@ -104,24 +104,9 @@ FIELD_LABELS = {
 }
 OUTGOING_ACTIONS = services.OUTGOING_ACTIONS
 INCOMING_ACTIONS = (*services.INCOMING_ACTIONS, "read")
-TEXT_FIELDS = (
-    "title",
-    "doc_type",
-    "direction",
-    "body",
-    "main_text",
-    "cc_text",
-    "secret_level",
-    "secret_period",
-    "urgency",
-    "copy_no",
-    "note",
-    "signature",
-    "issuer_mark",
-    "doc_code",
-    "printer",
-)
 LIST_FIELDS = ("main_unit_ids", "cc_unit_ids", "signer_ids", "joint_unit_ids")
+#: The editable elements typed as text on the form (the lists are pickers).
+TEXT_FIELDS = tuple(k for k in services.EDITABLE if k not in LIST_FIELDS)
 
 
 # ---------------------------------------------------------------- template helpers
@@ -577,11 +562,7 @@ def _seal_context(doc, actions: list[str]) -> dict[str, Any]:
 
     mine = seals.my_pending_request(g.user, sealing.SUBJECT, doc.id) if "seal" in actions else None
     seal = mine.seal if mine else None
-    uses = [
-        seals.request_json(r)
-        for r in seals.requests_of(sealing.SUBJECT, doc.id)
-        if doc.final_file_id and r.signature and r.file_id == doc.final_file_id
-    ]
+    uses = [seals.request_json(r) for r in sealing.sealed_uses(doc)]
     return {
         "my_seal": {"id": seal.id, "name": seal.name, "kind": seal.kind_label} if seal else None,
         "second_factor": "otp" if g.user.totp_enabled else "password",

@@ -42,6 +42,7 @@ from office.identity.services import paginate
 from seals import cms, image, pki
 from seals.models import (
     KIND_LABELS,
+    REQUEST_LABELS,
     STATUS_LABELS,
     Authority,
     OpinionSignature,
@@ -525,6 +526,13 @@ def cancel_requests(actor: Actor, subject_type: str, subject_id: int, *, reason:
     return len(pending)
 
 
+def sealed_uses(subject_type: str, subject_id: int, file_id: int | None) -> list[SealRequest]:
+    """The applied requests whose signatures cover this final file (one per issuing seal)."""
+    if file_id is None:
+        return []
+    return [r for r in requests_of(subject_type, subject_id) if r.signature and r.file_id == file_id]
+
+
 def requests_of(subject_type: str, subject_id: int) -> list[SealRequest]:
     return list(
         db.session.scalars(
@@ -662,28 +670,23 @@ def approve(
 
 
 def _req_label(req: SealRequest) -> str:
-    from seals.models import REQUEST_LABELS
-
     return REQUEST_LABELS[req.status]
 
 
 def _lock_request(me: User, request_id: int) -> SealRequest:
+    """The request, locked, if the person may see it; its subject is locked first (the order
+    every path takes, so two keepers never deadlock)."""
     found = db.session.get(SealRequest, request_id) if 0 < request_id < 2**31 else None
-    if found is not None and found.subject_type in SEALABLES:
-        SEALABLES[found.subject_type].lock(found.subject_id)
-    req = (
-        db.session.scalar(
-            select(SealRequest)
-            .where(SealRequest.id == request_id)
-            .with_for_update(of=SealRequest)
-            .execution_options(populate_existing=True)
-        )
-        if 0 < request_id < 2**31
-        else None
+    if found is None:
+        raise NotFound("用印申请不存在或无权访问")
+    SEALABLES[found.subject_type].lock(found.subject_id)
+    req = db.session.scalar(
+        select(SealRequest)
+        .where(SealRequest.id == request_id, requests_clause(me))
+        .with_for_update(of=SealRequest)
+        .execution_options(populate_existing=True)
     )
-    if req is None or not db.session.scalar(
-        select(func.count()).where(requests_clause(me), SealRequest.id == req.id)
-    ):
+    if req is None:
         raise NotFound("用印申请不存在或无权访问")
     return req
 
@@ -822,18 +825,23 @@ def sign_opinion(
 
 
 def check_opinions(
-    subject_type: str, subject_id: int, current: dict[int, tuple[str, str]]
+    subject_type: str, subject_id: int, current: Callable[[], dict[int, tuple[str, str | None]]]
 ) -> dict[int, dict]:
     """Each signed opinion of a subject checked: the signature, the certificate chain, and that
-    the signed text and version hash are those now shown (``current``: action id → (opinion,
-    version hash of the document the action was on))."""
+    the signed text and version hash are those now shown (``current()``: action id → (opinion,
+    hash of the document the action was on); asked only when something was signed)."""
     import json
 
-    sigs = db.session.scalars(
-        select(OpinionSignature).where(
-            OpinionSignature.subject_type == subject_type, OpinionSignature.subject_id == subject_id
+    sigs = list(
+        db.session.scalars(
+            select(OpinionSignature).where(
+                OpinionSignature.subject_type == subject_type, OpinionSignature.subject_id == subject_id
+            )
         )
     )
+    if not sigs:
+        return {}
+    shown_now = current()
     root, crl = root_cert(), current_crl()
     out = {}
     for s in sigs:
@@ -842,7 +850,7 @@ def check_opinions(
         fields = json.loads(s.payload)
         good_sig = cms.verify_text(payload, s.signature.decode(), cert)
         chain = pki.verify_chain(cert, root, crl, at=s.signed_at)
-        shown = current.get(s.action_id)
+        shown = shown_now.get(s.action_id)
         matches = (
             shown is not None
             and shown[0] == fields.get("opinion")
@@ -979,8 +987,6 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
 
 
 def request_json(req: SealRequest, viewer: User | None = None) -> dict[str, Any]:
-    from seals.models import REQUEST_LABELS
-
     spec = SEALABLES.get(req.subject_type)
     return {
         "id": req.id,
