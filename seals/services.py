@@ -23,8 +23,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, url_for
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import defer, joinedload
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.orm import aliased
 
 from office.audit.models import AuditEvent
 from office.audit.services import record
@@ -126,8 +126,28 @@ def authority() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         return _ca_cache["key"], _ca_cache["cert"]
 
 
+def _ca_state() -> tuple[str, int]:
+    """The root certificate's PEM and the revocation counter in one light query (no key, no
+    ORM object): what verification needs to know whether its cached root and CRL still hold."""
+    q = select(Authority.cert_pem, Authority.revocations).where(Authority.id == 1)
+    row = db.session.execute(q).first()
+    if row is None:
+        ca = ensure_authority()
+        return ca.cert_pem, ca.revocations
+    return row[0], row[1]
+
+
 def root_cert() -> x509.Certificate:
     return authority()[1]
+
+
+def trust_anchors() -> tuple[x509.Certificate, x509.CertificateRevocationList]:
+    """The root certificate and the current CRL for verifying, from one query when both are
+    cached (the usual case: the root never changes and revocations are rare)."""
+    pem, revocations = _ca_state()
+    cached = _ca_cache.get("cert") if _ca_cache.get("pem") == pem else None
+    root = cached if cached is not None else root_cert()
+    return root, current_crl((pem, revocations))
 
 
 def root_cert_pem() -> bytes:
@@ -166,15 +186,16 @@ def revoked_entries() -> list[tuple[int, datetime, str | None]]:
 _crl_cache: dict[str, Any] = {}
 
 
-def current_crl() -> x509.CertificateRevocationList:
+def current_crl(state: tuple[str, int] | None = None) -> x509.CertificateRevocationList:
     """The CRL, re-signed only when a revocation bumped the CA's counter or a day has passed,
     so verifying many files neither queries the revoked set nor signs each time."""
-    ca = ensure_authority()
-    key = (ca.cert_pem, ca.revocations)
+    key = state if state is not None else _ca_state()
     now = utcnow()
     hit = _crl_cache.get("crl")
     if hit is not None and _crl_cache.get("key") == key and now - _crl_cache["at"] < timedelta(days=1):
         return hit
+    ca = ensure_authority()
+    key = (ca.cert_pem, ca.revocations)
     ca_key, ca_cert = authority()
     entries = revoked_entries()
     crl = pki.make_crl(ca_key, ca_cert, entries, next_update_days=7, crl_number=ca.revocations + 1)
@@ -842,7 +863,7 @@ def check_opinions(
     if not sigs:
         return {}
     shown_now = current()
-    root, crl = root_cert(), current_crl()
+    root, crl = trust_anchors()
     out = {}
     for s in sigs:
         cert = pki.load_cert(s.cert.cert_pem)
@@ -910,22 +931,9 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
     if not _looks_like_docx(data):
         raise ServiceError("not_docx", "上传的文件不是 .docx 文档", 422, field="file")
     sha = _sha(data)
-    # Every recorded use of exactly this file, with its seal (without the image and key) and
-    # people, in one query: the usual case needs no other lookup.
-    uses = list(
-        db.session.scalars(
-            select(SealRequest)
-            .where(SealRequest.sha256 == sha, SealRequest.status == RequestStatus.APPROVED)
-            .options(
-                joinedload(SealRequest.seal).options(defer(Seal.image), defer(Seal.key_enc)),
-                joinedload(SealRequest.decided_by),
-                joinedload(SealRequest.requester),
-            )
-            .order_by(SealRequest.id)
-        ).unique()
-    )
     if p7s is None:
-        if not uses:
+        rows = _use_rows(sha)
+        if not rows:
             return {
                 "intact": False,
                 "valid": False,
@@ -934,10 +942,11 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
                 "message": "没有找到与该文件一致的用印记录：文件可能已被修改，或并非本平台签章的文件。"
                 "如有签名文件（.p7s），请一并上传。",
             }
-        p7s = uses[0].signature
+        p7s = rows[0].signature
     elif p7s.lstrip().startswith(b"-----BEGIN"):
         p7s = _pem_body(p7s)
-    result = cms.verify_detached(data, p7s, root_cert(), current_crl())
+    root, crl = trust_anchors()
+    result = cms.verify_detached(data, p7s, root, crl)
     if result.failed_check == "not_cms":
         raise ServiceError(
             "not_cms", f"签名文件不是有效的 CMS/PKCS#7 签名（.p7s）：{result.message}", 422, field="signature"
@@ -964,26 +973,75 @@ def verify(data: bytes, p7s: bytes | None) -> dict[str, Any]:
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
     }
-    use = next((u for u in uses if u.seal.cert_serial == cert.serial_number), None)
-    seal = use.seal if use is not None else None
-    if seal is None:
-        seal = db.session.scalar(
-            select(Seal)
-            .where(Seal.cert_serial == cert.serial_number)
-            .options(defer(Seal.image), defer(Seal.key_enc))
-        )
-    if seal is not None:
-        out["seal"] = {"id": seal.id, "name": seal.name, "kind": seal.kind_label, "unit": seal.unit.name}
-    if use is not None:
+    # The signer's seal and its recorded use of exactly this file (if any), in one query.
+    row = next(iter(_use_rows(sha, cert.serial_number)), None)
+    if row is not None:
+        kind = KIND_LABELS[row.kind]
+        out["seal"] = {"id": row.seal_id, "name": row.seal_name, "kind": kind, "unit": row.unit}
+    if row is not None and row.request_id is not None:
         out["use"] = {
-            "request_id": use.id,
-            "title": use.title,
-            "version": use.version,
-            "approved_by": use.decided_by.name if use.decided_by else None,
-            "approved_at": use.decided_at.isoformat() if use.decided_at else None,
-            "requested_by": use.requester.name if use.requester else None,
+            "request_id": row.request_id,
+            "title": row.title,
+            "version": row.version,
+            "approved_by": row.approved_by,
+            "approved_at": row.decided_at.isoformat() if row.decided_at else None,
+            "requested_by": row.requested_by,
         }
     return out
+
+
+_USE_QUERIES: dict[str, Any] = {}
+
+
+def _use_queries() -> dict[str, Any]:
+    """The two lookups of :func:`_use_rows`, built once with bound parameters (building a
+    statement costs more than running it on this path)."""
+    if _USE_QUERIES:
+        return _USE_QUERIES
+    approver, requester = aliased(User), aliased(User)
+    cols = (
+        Seal.id.label("seal_id"),
+        Seal.name.label("seal_name"),
+        Seal.kind,
+        Unit.name.label("unit"),
+        SealRequest.id.label("request_id"),
+        SealRequest.title,
+        SealRequest.version,
+        SealRequest.decided_at,
+        SealRequest.signature,
+        approver.name.label("approved_by"),
+        requester.name.label("requested_by"),
+    )
+    of_file = and_(SealRequest.sha256 == bindparam("sha"), SealRequest.status == RequestStatus.APPROVED)
+
+    def people(q: Any) -> Any:
+        return (
+            q.join(Unit, Unit.id == Seal.unit_id)
+            .outerjoin(approver, approver.id == SealRequest.decided_by_id)
+            .outerjoin(requester, requester.id == SealRequest.requester_id)
+            .order_by(SealRequest.id)
+        )
+
+    by_file = select(*cols).select_from(SealRequest).join(Seal, Seal.id == SealRequest.seal_id).where(of_file)
+    by_serial = (
+        select(*cols)
+        .select_from(Seal)
+        .outerjoin(SealRequest, and_(SealRequest.seal_id == Seal.id, of_file))
+        .where(Seal.cert_serial == bindparam("serial"))
+    )
+    _USE_QUERIES.update(by_file=people(by_file), by_serial=people(by_serial))
+    return _USE_QUERIES
+
+
+def _use_rows(sha: str, serial: int | None = None) -> list[Any]:
+    """Plain rows (no ORM objects: verification is the hot path) of the approved uses of the
+    file with this hash, each with its seal, unit and people. With ``serial``: the seal with
+    that certificate, outer-joined to its use of this file, so a seal with no recorded use of
+    the file still answers."""
+    queries = _use_queries()
+    if serial is None:
+        return list(db.session.execute(queries["by_file"], {"sha": sha}))
+    return list(db.session.execute(queries["by_serial"], {"sha": sha, "serial": serial}))
 
 
 def request_json(req: SealRequest, viewer: User | None = None) -> dict[str, Any]:

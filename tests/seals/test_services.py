@@ -251,3 +251,74 @@ def test_seal_management_permissions(docorg, api):  # noqa: F811
     assert bad.status_code == 422
     dup = api.post("unitadmin", "/api/v1/seals", body)
     assert dup.status_code == 409
+
+
+# ---------------------------------------------------------------- racing
+
+
+def _race_two_keepers(app, docorg, api, factory) -> None:  # noqa: F811
+    """Two keepers of one seal approve the same request at the same moment: the document is
+    sealed once, one keeper gets 200 and the other a clear 409, and one use is logged."""
+    import threading
+
+    from office.context import Actor
+    from office.identity.models import User
+    from seals import services as seals
+    from seals.models import Seal, SealRequest
+
+    second = factory.user(
+        "sealkeeper2", name="钱印管", unit=docorg["units"]["office"], roles=("seal_keeper",)
+    )
+    with app.app_context():
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        seal_id = db.session.scalar(select(Seal.id).where(Seal.unit_id == docorg["units"]["office"].id))
+        seals.set_keepers(Actor(user=admin), seal_id, [docorg["people"]["sealkeeper"].id, second.id])
+        db.session.commit()
+    did = _at_seal(api, docorg)
+    headers = {who: api.auth(who) for who in ("sealkeeper", "sealkeeper2")}
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def press(who: str) -> None:
+        client = app.test_client()
+        try:
+            barrier.wait(timeout=10)
+            resp = client.post(
+                f"/api/v1/documents/{did}/seal", json={"password": PASSWORD}, headers=headers[who]
+            )
+            results[who] = (resp.status_code, (resp.get_json().get("error") or {}).get("code"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            results[who] = exc
+
+    threads = [threading.Thread(target=press, args=(w,)) for w in headers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    codes = sorted(results.values(), key=str)
+    assert len(codes) == 2 and codes[0][0] == 200 and codes[1][0] == 409, results
+    with app.app_context():
+        reqs = list(db.session.scalars(select(SealRequest).where(SealRequest.subject_id == did)))
+        assert [r.status.value for r in reqs] == ["approved"] and reqs[0].signature
+    assert len(audit(app, "seals:request:approve")) == 1
+    data = doc(api, did)
+    assert data["frozen"] is True and data["final_sha256"] == reqs[0].sha256
+    assert [e["action"] for e in data["flow"]["timeline"]].count("seal") == 1
+
+
+@pytest.mark.postgres
+def test_two_keepers_race_to_approve_postgres(app, docorg, api, factory):  # noqa: F811
+    if db_name(app) != "postgresql":
+        pytest.skip("needs OFFICE_TEST_DATABASE_URL (PostgreSQL)")
+    _race_two_keepers(app, docorg, api, factory)
+
+
+def test_two_keepers_race_to_approve_sqlite(app, docorg, api, factory):  # noqa: F811
+    if db_name(app) != "sqlite":
+        pytest.skip("the PostgreSQL pass runs the postgres-marked race")
+    _race_two_keepers(app, docorg, api, factory)
+
+
+def db_name(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
