@@ -122,6 +122,16 @@ def _render(doc_id: int, images: list[bytes]) -> tuple[bytes, str]:
     return render_docx(content_of(doc, seals=images)), f"{doc.doc_number or doc.title}.docx"
 
 
+def _preview(doc_id: int) -> str:
+    """The 红头 preview of the version to be sealed, for the keeper's approval screen (drawn
+    inline: the site's security policy forbids framing its own pages)."""
+    from flask import render_template
+
+    from documents.services import content_of
+
+    return render_template("documents/_redhead.html", content=content_of(db.session.get(Document, doc_id)))
+
+
 def _on_sealed(actor: Actor, doc_id: int, stored: Any, opinion: str) -> None:
     from documents.services import _sync_status, subject_of
 
@@ -164,6 +174,7 @@ seals.sealable(
         on_partial=_on_partial,
         on_rejected=_on_rejected,
         url=lambda doc_id: f"/documents/{doc_id}",
+        preview=_preview,
     ),
 )
 

@@ -488,6 +488,8 @@ class Sealable:
     on_rejected: Callable[[Actor, int, str], None]
     on_partial: Callable[[Actor, int, list[int], str], None]
     url: Callable[[int], str]
+    #: The subject as the keeper should check it before sealing (HTML, e.g. the 红头 preview).
+    preview: Callable[[int], str] | None = None
 
 
 SEALABLES: dict[str, Sealable] = {}

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from office.auth.guard import login_required
 from office.context import current_actor
@@ -262,9 +263,12 @@ def set_keepers(seal_id: int):
 def request_detail(request_id: int):
     req = seals.get_request(g.user, request_id)
     r = seals.request_json(req, g.user)
+    spec = seals.SEALABLES.get(req.subject_type)
+    preview = spec.preview(req.subject_id) if spec and spec.preview else None
     return render_template(
         "seals/request.html",
         r=r,
+        preview=Markup(preview) if preview else None,
         seal=schemas.seal_json(req.seal),
         second_factor="otp" if g.user.totp_enabled else "password",
     )

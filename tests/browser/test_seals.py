@@ -149,7 +149,7 @@ def test_keeper_seals_with_password_and_anyone_verifies_the_file(people, server,
     # ---------------------------------------------------------------- 验证签章: intact
     with keeper.expect_navigation():
         keeper.locator(".doc-buttons #verify-link").click()
-    expect(keeper.locator("h1")).to_have_text("验证签章")
+    expect(keeper.locator(".page-head h1")).to_have_text("验证签章")
     keeper.locator("#verify-file").set_input_files(str(docx))
     keeper.locator("#verify-signature").set_input_files(str(p7s))
     with keeper.expect_navigation():
@@ -237,9 +237,11 @@ def test_keeper_rejects_on_the_approval_page(people, server):
     expect(row).to_have_count(1)
     with keeper.expect_navigation():
         row.get_by_role("link", name="审批").click()
-    expect(keeper.locator("h1")).to_have_text("待审批用印")
+    expect(keeper.locator(".page-head h1")).to_have_text("待审批用印")
     expect(keeper.locator("#request")).to_contain_text(title)
     expect(keeper.locator("#view-subject")).to_have_attribute("href", f"/documents/{doc_id}")
+    # The document itself, in the 红头 layout, on the approval screen.
+    expect(keeper.locator("#subject-preview .redhead")).to_contain_text(title)
     keeper.wait_for_function(_IMAGE_LOADED, arg="#request .seal-img")
 
     # A wrong password is a message on the same page, not a sign-out.
@@ -247,7 +249,7 @@ def test_keeper_rejects_on_the_approval_page(people, server):
     with keeper.expect_navigation():
         keeper.locator("#btn-approve").click()
     expect(keeper.locator(".alert-error")).to_contain_text("密码不正确")
-    expect(keeper.locator("h1")).to_have_text("待审批用印")
+    expect(keeper.locator(".page-head h1")).to_have_text("待审批用印")
 
     keeper.locator("#reject-form textarea[name=reason]").fill("主送机关有误，请核对后重新报送")
     with keeper.expect_navigation():
