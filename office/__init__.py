@@ -94,6 +94,9 @@ def _init_extensions(app: APIFlask) -> None:
     from office.push import services as push
 
     push.install()
+    from office.search import services as search
+
+    search.init_app(app)
     app.before_request(load_identity)
 
 
@@ -109,6 +112,8 @@ def _register_blueprints(app: APIFlask) -> None:
     from office.identity import api as identity_api
     from office.identity import views as identity_views
     from office.notifications import api as notifications_api
+    from office.search import api as search_api
+    from office.search import views as search_views
     from office.todos import api as todos_api
     from office.todos import views as todos_views
     from office.web import views as web_views
@@ -124,6 +129,8 @@ def _register_blueprints(app: APIFlask) -> None:
         audit_api.bp,
         todos_api.bp,
         notifications_api.bp,
+        search_api.bp,
+        search_views.bp,
         documents.bp,
         documents.api_bp,
         seals.bp,

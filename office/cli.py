@@ -36,6 +36,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(reminders_group)
+    from office.search.cli import search_group
+
+    app.cli.add_command(search_group)
 
 
 def upgrade_db() -> None:

@@ -111,4 +111,15 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SWAGGER_UI_STANDALONE_PRESET_JS": "/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
         "INFO": {"description": "政务协同办公 JSON API。认证：`Authorization: Bearer <token>`。"},
         "JSON_AS_ASCII": False,
+        # Full-text search (office/search): the engine, the Chinese analysis, and where index
+        # changes are applied after commit: in the writing process ("inline", the embedded
+        # default) or by the scheduler / `search drain --follow` ("worker", scale-out).
+        "SEARCH_BACKEND": (
+            env.get("SEARCH_BACKEND") or ("whoosh" if database_url.startswith("sqlite") else "postgres")
+        ).lower(),
+        "SEARCH_ANALYSIS": (env.get("SEARCH_ANALYSIS") or "both").lower(),
+        "SEARCH_DRAIN": (env.get("SEARCH_DRAIN") or ("inline" if not redis_url else "worker")).lower(),
+        "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or str(instance / "search"),
+        #: How many matches the engine hands to the permission check per query.
+        "SEARCH_MAX_CANDIDATES": int(env.get("SEARCH_MAX_CANDIDATES") or 1000),
     }

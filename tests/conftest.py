@@ -24,6 +24,7 @@ from office.db import Base
 from office.extensions import db
 from office.identity import services as identity
 from office.identity.models import Unit, User
+from office.search import services as search
 
 PASSWORD = "Test@2026pass"
 REQUIRE_ALL = os.environ.get("OFFICE_REQUIRE_ALL") == "1"
@@ -84,6 +85,10 @@ def app_config(database_url, tmp_path_factory) -> dict[str, Any]:
         "SECRET_KEY": secrets.token_urlsafe(32),
         "REQUIRE_ADMIN_2FA": False,
         "SERVER_NAME": None,
+        # The scale-out mode searches with the postgres engine; indexing is applied right
+        # after each commit in both modes, so a test can search what it just wrote.
+        "SEARCH_BACKEND": "whoosh" if database_url.startswith("sqlite") else "postgres",
+        "SEARCH_DRAIN": "inline",
     }
 
 
@@ -113,6 +118,7 @@ def _clean_database(request) -> Iterator[None]:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
             conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+        search.discard_local_indexes()
 
 
 @pytest.fixture

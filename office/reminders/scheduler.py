@@ -274,6 +274,7 @@ class Scheduler:
             result = run_due_reminders(keep_going=self.elector.hold)
             if any(result.values()):
                 log.info("scheduler: reminders sent %s", result)
+            _drain_search()
             return result
 
     def run_forever(self) -> None:
@@ -313,3 +314,15 @@ def start_background(app: Flask, interval: float | None = None) -> Scheduler:
     socketio.start_background_task(scheduler.run_forever)
     atexit.register(scheduler.shutdown)
     return scheduler
+
+
+def _drain_search() -> None:
+    """Index changes still in the outbox (the worker's job in the scale-out mode; after a
+    crash between commit and indexing on the embedded default)."""
+    from office.search import services as search
+
+    try:
+        if search.SOURCE and (n := search.drain()):
+            log.info("scheduler: applied %s search index changes", n)
+    except Exception:
+        log.exception("scheduler: applying search index changes failed")

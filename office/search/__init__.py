@@ -1,0 +1,1 @@
+"""Full-text search: one engine interface, Chinese analysis, the outbox, permission-filtered results."""

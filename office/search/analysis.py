@@ -1,0 +1,136 @@
+"""Chinese text analysis, done once here for every engine.
+
+A text becomes a string of terms separated by single spaces, which the engines index as they
+are (each engine's own analysis is turned off). The same function analyses documents and
+queries, so both sides always agree.
+
+Modes (``SEARCH_ANALYSIS``; measured on the quality set in ``tests/office/search``, see
+``docs/search.md`` for the numbers and the decision):
+
+``jieba``
+    rjieba's search-mode segmentation (words and the shorter words inside them).
+``bigram``
+    overlapping character pairs of every run of Chinese, plus the Latin and digit words.
+``both`` (default)
+    rjieba's words, then the bigrams of every Chinese run. A word the searcher types matches
+    when all its rjieba words are present *or* its bigrams stand next to each other: a word
+    rjieba cuts differently in a query than in the document is still found.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import lru_cache
+
+import rjieba
+
+MODES = ("jieba", "bigram", "both")
+DEFAULT_MODE = "both"
+
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+#: Runs that carry meaning: Chinese characters, or letters and digits (one run per kind).
+_RUN = re.compile(rf"[{_HAN}]+|[0-9a-z]+(?:\.[0-9]+)?")
+_HAN_ONLY = re.compile(rf"^[{_HAN}]+$")
+_WORDISH = re.compile(rf"[{_HAN}0-9a-z]")
+_NUMBER = re.compile(rf"([{_HAN}]{{1,16}})\s*[〔\[［(（【]\s*(\d{{4}})\s*[〕\]］)）】]\s*(\d{{1,6}})\s*号?")
+
+
+def normalize(text: str) -> str:
+    """Full-width letters and digits to ASCII, lower case (NFKC keeps 〔〕 and Chinese)."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def normalize_number(text: str) -> str | None:
+    """``示政办[2026]12``, ``示政办（2026）12号`` ... -> ``示政办〔2026〕12号``; None if not one."""
+    m = _NUMBER.search(unicodedata.normalize("NFKC", text or ""))
+    if m is None:
+        return None
+    return f"{m.group(1)}〔{m.group(2)}〕{int(m.group(3))}号"
+
+
+def find_number(text: str) -> tuple[str, str] | None:
+    """The first document number in a query: (normalised number, the query without it)."""
+    m = _NUMBER.search(unicodedata.normalize("NFKC", text or ""))
+    if m is None:
+        return None
+    rest = unicodedata.normalize("NFKC", text)
+    return f"{m.group(1)}〔{m.group(2)}〕{int(m.group(3))}号", rest[: m.start()] + " " + rest[m.end() :]
+
+
+def has_words(text: str) -> bool:
+    """Whether a query part has anything to search for (punctuation alone has not)."""
+    return bool(_WORDISH.search(normalize(text)))
+
+
+def _bigrams(run: str) -> Iterator[str]:
+    if len(run) == 1:
+        yield run
+        return
+    for i in range(len(run) - 1):
+        yield run[i : i + 2]
+
+
+@lru_cache(maxsize=4096)
+def _cut(run: str, for_search: bool) -> tuple[str, ...]:
+    return tuple(rjieba.cut_for_search(run) if for_search else rjieba.cut(run))
+
+
+def _runs(text: str) -> list[str]:
+    return _RUN.findall(normalize(text))
+
+
+def index_terms(text: str, mode: str = DEFAULT_MODE) -> list[str]:
+    """The terms a document's text is indexed with, in order."""
+    out: list[str] = []
+    runs = _runs(text)
+    if mode in ("jieba", "both"):
+        for run in runs:
+            if _HAN_ONLY.match(run):
+                out.extend(_cut(run, mode == "jieba") if len(run) < 64 else rjieba.cut(run))
+            else:
+                out.append(run)
+    if mode in ("bigram", "both"):
+        for run in runs:
+            if _HAN_ONLY.match(run):
+                out.extend(_bigrams(run))
+            elif mode == "bigram":
+                out.append(run)
+    return out
+
+
+def index_text(text: str, mode: str = DEFAULT_MODE) -> str:
+    """:func:`index_terms` joined by spaces: what an engine's ``title`` / ``text`` receive."""
+    return " ".join(index_terms(text, mode))
+
+
+def word_alternatives(
+    word: str, mode: str = DEFAULT_MODE, *, phrase: bool = False
+) -> list[tuple[tuple[str, ...], bool]]:
+    """What one typed word (or quoted phrase) matches, as alternatives of (terms, adjacent).
+
+    A word of several runs (``2026年数字政府``) needs all its runs; within a Chinese run the
+    mode decides: rjieba words in any order, bigrams next to each other, or either."""
+    runs = _runs(word)
+    if not runs:
+        return []
+    jieba_terms: list[str] = []
+    bigram_terms: list[str] = []
+    for run in runs:
+        if _HAN_ONLY.match(run):
+            jieba_terms.extend(_cut(run, False))
+            bigram_terms.extend(_bigrams(run))
+        else:
+            jieba_terms.append(run)
+            bigram_terms.append(run)
+    alternatives: list[tuple[tuple[str, ...], bool]] = []
+    if mode in ("jieba", "both"):
+        alternatives.append((tuple(jieba_terms), phrase and len(jieba_terms) > 1))
+    if mode in ("bigram", "both"):
+        # The bigrams of one Chinese run stand next to each other in the index; across runs
+        # (``2026年数字政府``) only their presence is asked.
+        alt = (tuple(bigram_terms), len(bigram_terms) > 1 and len(runs) == 1)
+        if alt[0] != alternatives[0][0] if alternatives else True:
+            alternatives.append(alt)
+    return alternatives

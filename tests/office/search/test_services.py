@@ -1,0 +1,222 @@
+"""Search through the service and the API: what is found, who may see it (not even counts
+leak), the query language, bad input, and the outbox that keeps the index in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from office.extensions import db
+from office.search import analysis
+from office.search import query as qp
+from office.search import services as search
+from office.search.models import SearchOutbox, SearchState
+from tests.documents.conftest import api, docorg, notice_payload  # noqa: F401  (fixtures)
+from tests.documents.helpers import act, advance, create
+
+YEAR = datetime.now(ZoneInfo("Asia/Shanghai")).year
+
+
+def find(api, who: str, q: str, **params):  # noqa: F811
+    resp = api.get(who, "/api/v1/search", query_string={"q": q, **params})
+    return resp
+
+
+def hits(api, who: str, q: str, **params) -> list[int]:  # noqa: F811
+    resp = find(api, who, q, **params)
+    assert resp.status_code == 200, resp.get_json()
+    return [h["id"] for h in resp.get_json()["items"]]
+
+
+# ---------------------------------------------------------------- the query language
+
+
+def test_query_language():
+    q = qp.parse('数字政府 "协同办公" 通知 OR 通报 -试点', mode="both")
+    assert len(q.must) == 3
+    words, phrase, either = q.must
+    assert {t.terms for t in words} == {("数字", "政府"), ("数字", "字政", "政府")}
+    assert all(t.phrase for t in phrase)
+    assert {t.terms for t in either} == {("通知",), ("通报",)}
+    assert {t.terms for t in q.must_not} == {("试点",)}
+    # a document number, typed with any brackets, is recognised and normalised
+    assert qp.parse("示政办[2026]12").number == "示政办〔2026〕12号"
+    assert qp.parse("示政办（2026）012号 通知").number == "示政办〔2026〕12号"
+    # punctuation separates words and is nothing on its own
+    assert len(qp.parse("数字政府，协同办公").must) == 2
+    assert qp.parse("，。！？、“”").empty
+    assert not analysis.has_words("，。！？")
+
+
+def test_snippet_marks_matches_and_escapes_the_rest():
+    text = "前言" * 80 + "推进<b>数字政府</b>建设，数字政府是重点。" + "结尾" * 80
+    out = str(search.snippet(text, ["数字政府"], ["数字", "政府"]))
+    assert "<mark>数字政府</mark>" in out and "&lt;b&gt;" in out and "<b>" not in out
+    assert out.startswith("…") and out.endswith("…") and len(out) < 400
+    assert str(search.highlight("a<script>", ["a"], [])) == "<mark>a</mark>&lt;script&gt;"
+
+
+# ---------------------------------------------------------------- finding and permissions
+
+
+def test_a_new_document_is_found_with_its_snippet(docorg, api):  # noqa: F811
+    did = create(api, notice_payload(docorg["units"]))["id"]
+    resp = find(api, "zhangsan", "数字政府 协同办公")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["total"] == 1 and body["page"] == 1 and body["per_page"] == 20
+    hit = body["items"][0]
+    assert hit["id"] == did and hit["title"].startswith("关于做好2026年数字政府")
+    assert {"id", "title", "doc_number", "issuing_unit", "date", "snippet", "score"} <= set(hit)
+    assert "<mark>数字政府</mark>" in hit["snippet"] and hit["issuing_unit"]
+    # a word from the body alone, and one in no document
+    assert hits(api, "zhangsan", "抓好落实") == [did]
+    assert hits(api, "zhangsan", "防汛抗旱") == []
+
+
+def test_nothing_leaks_to_people_who_may_not_read(docorg, api, factory):  # noqa: F811
+    u = docorg["units"]
+    colleague = factory.user("lisi", name="李四", unit=u["division"], roles=("staff",))
+    assert colleague is not None
+    public = create(api, notice_payload(u, title="关于数字政府试点的通知"))["id"]
+    internal = create(api, notice_payload(u, title="关于数字政府内部事项的通知", secret_level="internal"))[
+        "id"
+    ]
+    assert sorted(hits(api, "zhangsan", "数字政府")) == sorted([public, internal])
+    # a colleague of the same division reads the ordinary document, not the 内部 one
+    resp = find(api, "lisi", "数字政府").get_json()
+    assert [h["id"] for h in resp["items"]] == [public] and resp["total"] == 1
+    assert sum(f["count"] for f in resp["facets"]["doc_type"]) == 1
+    assert "内部事项" not in str(resp)
+    # a county that has not received anything finds nothing, not even a count
+    resp = find(api, "county_a", "数字政府").get_json()
+    assert resp["items"] == [] and resp["total"] == 0
+    assert resp["facets"] == {"doc_type": [], "unit": [], "year": []}
+    assert find(api, "county_a", "内部事项").get_json()["total"] == 0
+
+
+def test_a_document_number_finds_that_document_first(docorg, api):  # noqa: F811
+    u = docorg["units"]
+    did = create(api, notice_payload(u))["id"]
+    advance(api, did, "seal")  # numbered on the way
+    other = create(api, notice_payload(u, title=f"关于转发示政办〔{YEAR}〕1号文件的通知"))["id"]
+    for typed in (f"示政办〔{YEAR}〕1号", f"示政办[{YEAR}]1号", f"示政办({YEAR})1"):
+        ids = hits(api, "zhangsan", typed)
+        assert ids[0] == did, (typed, ids)
+    assert other in hits(api, "zhangsan", f"示政办〔{YEAR}〕1号 转发")
+
+
+def test_filters_sorting_and_facets(docorg, api):  # noqa: F811
+    u = docorg["units"]
+    a = create(api, notice_payload(u, title="关于数字政府建设的通知"))["id"]
+    b = create(api, notice_payload(u, title="关于数字政府建设的报告", doc_type="report", direction="up",
+                                   signer_ids=[docorg["people"]["leader"].id]))["id"]  # fmt: skip
+    body = find(api, "zhangsan", "数字政府").get_json()
+    assert sorted(h["id"] for h in body["items"]) == sorted([a, b])
+    assert {f["value"]: f["count"] for f in body["facets"]["doc_type"]} == {"notice": 1, "report": 1}
+    assert hits(api, "zhangsan", "数字政府", doc_type="report") == [b]
+    # the counts stay those of the whole result while a filter is on
+    filtered = find(api, "zhangsan", "数字政府", doc_type="report").get_json()
+    assert filtered["total"] == 1 and len(filtered["facets"]["doc_type"]) == 2
+    assert hits(api, "zhangsan", "数字政府", unit_id=u["province"].id + 10**6) == []
+    assert sorted(hits(api, "zhangsan", "数字政府", year=YEAR)) == sorted([a, b])
+    assert hits(api, "zhangsan", "数字政府", year=YEAR - 3) == []
+    assert sorted(hits(api, "zhangsan", "数字政府", sort="date")) == sorted([a, b])
+    assert hits(api, "zhangsan", "数字政府 -报告") == [a]
+    assert sorted(hits(api, "zhangsan", "通知 OR 报告")) == sorted([a, b])
+    assert len(hits(api, "zhangsan", "数字政府", per_page=1)) == 1
+    assert len(hits(api, "zhangsan", "数字政府", per_page=1, page=2)) == 1
+    assert hits(api, "zhangsan", "数字政府", per_page=1, page=3) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"q": ""}, 422, "query_required"),
+        ({"q": "   "}, 422, "query_required"),
+        ({"q": "字" * 201}, 422, "query_too_long"),
+        ({"q": "数字", "sort": "random"}, 422, None),
+        ({"q": "数字", "from": "2026-13-01"}, 422, None),
+        ({"q": "数字", "from": "2026-05-01", "to": "2026-01-01"}, 422, "invalid_date_range"),
+        ({"q": "数字", "doc_type": "poem"}, 422, "invalid_doc_type"),
+        ({"q": "数字", "year": "1066"}, 422, "invalid_year"),
+        ({"q": "数字", "per_page": "1000"}, 422, None),
+        ({"q": "数字", "unit_id": "abc"}, 422, None),
+    ],
+)
+def test_bad_input_gets_422_with_the_error_shape(docorg, api, params, status, code):  # noqa: F811
+    resp = api.get("zhangsan", "/api/v1/search", query_string=params)
+    assert resp.status_code == status, resp.get_json()
+    err = resp.get_json()["error"]
+    assert err["message"] and (code is None or err["code"] == code)
+
+
+def test_punctuation_only_is_an_empty_result_and_200_characters_are_fine(docorg, api):  # noqa: F811
+    create(api, notice_payload(docorg["units"]))
+    body = find(api, "zhangsan", "，。！？……").get_json()
+    assert body["items"] == [] and body["total"] == 0
+    assert find(api, "zhangsan", "字" * 200).status_code == 200
+
+
+def test_search_needs_a_token(client):
+    assert client.get("/api/v1/search?q=数字").status_code == 401
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+def _outbox(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
+
+
+def test_edits_are_queued_in_the_same_transaction_and_status_moves_are_not(app, docorg, api):  # noqa: F811
+    did = create(api, notice_payload(docorg["units"]))["id"]
+    before = _outbox(app)
+    assert before >= 1
+    api.ok(api.patch("zhangsan", f"/api/v1/documents/{did}", {"title": "关于防汛抗旱工作的通知"}))
+    assert _outbox(app) == before + 1
+    act(api, "zhangsan", did, "submit", {"opinion": "请审核"})
+    assert _outbox(app) == before + 1  # a flow step moves the status only: nothing to index
+    assert hits(api, "zhangsan", "防汛抗旱") == [did]
+    assert hits(api, "zhangsan", "数字政府协同办公推广") == []  # the old title is gone
+
+
+def test_a_failed_apply_loses_nothing(app, docorg, api, monkeypatch):  # noqa: F811
+    """The change commits; the index update waits in the outbox until the next drain."""
+    with app.app_context():
+        engine = search.engine()
+
+    def broken(docs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine, "index", broken)
+    did = create(api, notice_payload(docorg["units"], title="关于应急管理演练的通知"))["id"]
+    monkeypatch.undo()
+    assert hits(api, "zhangsan", "应急管理演练") == []
+    with app.app_context():
+        assert search.pending() >= 1
+        assert search.drain() >= 1
+        assert search.pending() == 0
+    assert hits(api, "zhangsan", "应急管理演练") == [did]
+
+
+def test_reindex_switches_generations_and_verify_reports_gaps(app, docorg, api):  # noqa: F811
+    u = docorg["units"]
+    ids = [create(api, notice_payload(u, title=f"关于第{i}批数字政府项目的通知"))["id"] for i in range(3)]
+    with app.app_context():
+        assert search.verify()["ok"]
+        live = search._state(search.backend_name())[0]
+        search.engine().delete([ids[0]])
+        report = search.verify()
+        assert report["missing"] == [ids[0]] and not report["ok"]
+        seen: list[tuple[int, int]] = []
+        assert search.reindex(progress=lambda done, total: seen.append((done, total))) == 3
+        assert seen[-1] == (3, 3)
+        state = db.session.get(SearchState, search.backend_name())
+        assert state.generation == live + 1 and state.building is None
+        assert search.verify()["ok"]
+    assert sorted(hits(api, "zhangsan", "数字政府项目")) == sorted(ids)
