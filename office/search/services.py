@@ -312,6 +312,7 @@ def drain(limit: int = 5000, name: str | None = None) -> int:
                 q = q.with_for_update(skip_locked=True)
             rows = s.execute(q).all()
             if not rows:
+                s.commit()  # end the read: a follower must not sit idle in a transaction
                 break
             _apply(s, engine(name, _state(name, s)[0]), [(r.doc_id, r.op) for r in rows])
             s.execute(
@@ -365,9 +366,9 @@ def reindex(name: str | None = None, progress: Callable[[int, int], None] | None
         docs = source().load(s, ids)
         eng.index(docs)
         done += len(ids)
+        s.commit()
         if progress:
             progress(done, total)
-        s.commit()
     s.execute(
         update(SearchState)
         .where(SearchState.backend == name)

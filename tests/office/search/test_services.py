@@ -214,9 +214,62 @@ def test_reindex_switches_generations_and_verify_reports_gaps(app, docorg, api):
         report = search.verify()
         assert report["missing"] == [ids[0]] and not report["ok"]
         seen: list[tuple[int, int]] = []
-        assert search.reindex(progress=lambda done, total: seen.append((done, total))) == 3
+        during: list[list[int]] = []
+
+        def progress(done: int, total: int) -> None:
+            seen.append((done, total))
+            during.append(hits(api, "zhangsan", "数字政府项目"))  # readers keep the old index
+
+        assert search.reindex(progress=progress) == 3
+        assert sorted(during[0]) == sorted(ids[1:])
         assert seen[-1] == (3, 3)
         state = db.session.get(SearchState, search.backend_name())
         assert state.generation == live + 1 and state.building is None
         assert search.verify()["ok"]
     assert sorted(hits(api, "zhangsan", "数字政府项目")) == sorted(ids)
+
+
+# ---------------------------------------------------------------- what is indexed
+
+
+def test_attachment_text_is_searchable(docorg, api):  # noqa: F811
+    import io
+
+    import docx
+
+    did = create(api, notice_payload(docorg["units"]))["id"]
+    d = docx.Document()
+    d.add_paragraph("附件：试点县名单")
+    table = d.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "青松镇"
+    table.rows[0].cells[1].text = "智慧农业示范园"
+    buf = io.BytesIO()
+    d.save(buf)
+    for name, data in (("名单.docx", buf.getvalue()), ("说明.txt", "填报口径以统计年鉴为准".encode())):
+        resp = api.client.post(
+            f"/api/v1/documents/{did}/attachments",
+            data={"file": (io.BytesIO(data), name)},
+            headers=api.auth("zhangsan"),
+            content_type="multipart/form-data",
+        )
+        assert resp.status_code == 201, resp.get_json()
+    assert hits(api, "zhangsan", "智慧农业示范园") == [did]  # a table cell of the .docx
+    assert hits(api, "zhangsan", "统计年鉴") == [did]  # the .txt
+
+
+def test_a_leaders_instruction_is_searchable_by_the_unit_that_received_it(docorg, api):  # noqa: F811
+    from tests.documents.helpers import doc, run_outgoing
+
+    p = docorg["people"]
+    did = run_outgoing(api.client.application, docorg, notice_payload(docorg["units"]))
+    rid = next(
+        e["incoming_id"] for e in doc(api, did, "clerk")["exchange"] if e["unit"]["name"] == "东山县人民政府"
+    )
+    base = f"/api/v1/incoming/{rid}"
+    api.ok(api.post("county_a", f"{base}/sign_for", {}))
+    api.ok(api.post("county_a", f"{base}/register", {}))
+    api.ok(api.post("county_a", f"{base}/submit", {"opinion": "拟请县长阅示"}))
+    body = {"opinion": "请农业农村局牵头抓好秋粮收储", "lead_handler": p["county_staff"].id}
+    api.ok(api.post("county_leader", f"{base}/submit", body))
+    assert did in hits(api, "county_leader", "秋粮收储")
+    assert hits(api, "county_b", "秋粮收储") in ([], [did])  # the other county reads the document itself
