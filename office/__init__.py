@@ -17,6 +17,10 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
     """Build the app. ``config`` overrides what the environment says (tests use it)."""
     settings = load_config()
     settings.update(config or {})
+    if not settings.get("SEARCH_INDEX_DIR"):
+        from pathlib import Path
+
+        settings["SEARCH_INDEX_DIR"] = str(Path(settings["OFFICE_INSTANCE"]) / "search")
     app = APIFlask(
         __name__,
         title="政务协同办公 API",

@@ -119,7 +119,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         ).lower(),
         "SEARCH_ANALYSIS": (env.get("SEARCH_ANALYSIS") or "both").lower(),
         "SEARCH_DRAIN": (env.get("SEARCH_DRAIN") or ("inline" if not redis_url else "worker")).lower(),
-        "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or str(instance / "search"),
+        # Empty: <OFFICE_INSTANCE>/search, resolved by create_app after overrides.
+        "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or "",
         #: How many matches the engine hands to the permission check per query.
         "SEARCH_MAX_CANDIDATES": int(env.get("SEARCH_MAX_CANDIDATES") or 1000),
     }
