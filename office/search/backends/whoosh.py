@@ -75,10 +75,11 @@ class WhooshBackend:
     def index(self, docs: list[IndexDoc]) -> None:
         if not docs:
             return
+        latest = list({d.id: d for d in docs}.values())  # the last version of an id wins
         with self._lock:
             w = self._writer()
             try:
-                for d in docs:
+                for d in latest:
                     w.update_document(
                         id=str(d.id),
                         nid=d.id,
