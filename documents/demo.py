@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from documents import services
+from documents.sample import load_corpus
 from office.context import Actor
 from office.demo import demo_hook
 from office.extensions import db
@@ -48,6 +49,9 @@ def load_documents(password: str) -> str:
     people = {u: _user(u) for u in ("staff", "divhead", "clerk", "leader", "sealkeeper", "county")}
     if any(v is None for v in people.values()):
         return ""
+    # First: the number counters move past the sample's numbers, so the demo's own documents
+    # are numbered after them.
+    sample = load_corpus()
     county = people["county"].posts[0].unit.parent  # 西河县人民政府 (its office's clerk signs)
     depts = db.session.scalars(
         select(Unit).where(Unit.name.in_(["示例省发展和改革委员会", "示例省财政厅", "示例省教育厅"]))
@@ -109,4 +113,7 @@ def load_documents(password: str) -> str:
     )
     made += 1
     db.session.commit()
-    return f"{seals_line}另有 {made} 件演示公文（已分发、待签发、草稿各一件）。"
+    return (
+        f"{seals_line}另有 {made} 件演示公文（已分发、待签发、草稿各一件）"
+        f"和 {len(sample)} 件样例公文（15 个文种，2023—2026 年）。"
+    )

@@ -141,17 +141,17 @@ class WhooshBackend:
             end = _as_dt(query.date_to) if query.date_to else None
             parts.append(wq.DateRange("date", start, end))
         q: wq.Query = wq.And(parts)
-        if query.must_not:
-            q = wq.AndNot(q, wq.Or([_term_query(t) for t in query.must_not]))
+        # Exclusions as a mask: AndNot over several segments loses them at large limits.
+        mask = wq.Or([_term_query(t) for t in query.must_not]) if query.must_not else None
         with self._lock:
             s = self._current()
             if sort == "date":
                 from whoosh.sorting import FieldFacet, MultiFacet
 
                 facet = MultiFacet([FieldFacet("date", reverse=True), FieldFacet("nid", reverse=True)])
-                results = s.search(q, limit=limit, sortedby=facet)
+                results = s.search(q, limit=limit, sortedby=facet, mask=mask)
             else:
-                results = s.search(q, limit=limit)
+                results = s.search(q, limit=limit, mask=mask)
             by_score = sort != "date"  # sorted results carry the sort key, not a score
             hits = [Hit(int(r["id"]), float(r.score or 0.0) if by_score else 0.0) for r in results]
             exact = results.has_exact_length()
