@@ -19,9 +19,13 @@ def search_group() -> None:
 @with_appcontext
 def reindex_command(backend: str | None) -> None:
     """Rebuild the index beside the live one, then switch readers to it (no downtime)."""
+    from office.errors import ServiceError
     from office.search import services
 
-    name = services.backend_name(backend)
+    try:
+        name = services.backend_name(backend)
+    except ServiceError as err:
+        raise click.ClickException(err.message) from None
     started = time.perf_counter()
     with click.progressbar(length=1, label=f"重建 {name} 索引", show_pos=True) as bar:
 

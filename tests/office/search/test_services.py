@@ -273,3 +273,29 @@ def test_a_leaders_instruction_is_searchable_by_the_unit_that_received_it(docorg
     api.ok(api.post("county_leader", f"{base}/submit", body))
     assert did in hits(api, "county_leader", "秋粮收储")
     assert hits(api, "county_b", "秋粮收储") in ([], [did])  # the other county reads the document itself
+
+
+def test_worker_mode_leaves_changes_to_the_drain(app, docorg, api, monkeypatch):  # noqa: F811
+    """Scale-out: the request only writes the outbox; `search drain` applies it."""
+    monkeypatch.setitem(app.config, "SEARCH_DRAIN", "worker")
+    did = create(api, notice_payload(docorg["units"], title="关于森林防火的通知"))["id"]
+    assert hits(api, "zhangsan", "森林防火") == []
+    result = app.test_cli_runner().invoke(args=["search", "drain"])
+    assert result.exit_code == 0 and "已应用" in result.output
+    assert hits(api, "zhangsan", "森林防火") == [did]
+
+
+def test_cli_verify_and_reindex(app, docorg, api):  # noqa: F811
+    create(api, notice_payload(docorg["units"]))
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["search", "verify"])
+    assert ok.exit_code == 0 and "索引与数据库一致" in ok.output, ok.output
+    with app.app_context():
+        search.engine().clear()
+    bad = runner.invoke(args=["search", "verify"])
+    assert bad.exit_code == 1 and "缺失 1" in bad.output, bad.output
+    rebuilt = runner.invoke(args=["search", "reindex"])
+    assert rebuilt.exit_code == 0 and "1 件公文" in rebuilt.output, rebuilt.output
+    assert runner.invoke(args=["search", "verify"]).exit_code == 0
+    unknown = runner.invoke(args=["search", "reindex", "--backend", "lucene"])
+    assert unknown.exit_code == 1 and "未知的检索引擎" in unknown.output, unknown.output
