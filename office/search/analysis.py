@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from functools import lru_cache
 
 import rjieba
@@ -64,12 +63,10 @@ def has_words(text: str) -> bool:
     return bool(_WORDISH.search(normalize(text)))
 
 
-def _bigrams(run: str) -> Iterator[str]:
+def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
-        yield run
-        return
-    for i in range(len(run) - 1):
-        yield run[i : i + 2]
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 @lru_cache(maxsize=4096)
@@ -85,15 +82,16 @@ def index_terms(text: str, mode: str = DEFAULT_MODE) -> list[str]:
     """The terms a document's text is indexed with, in order."""
     out: list[str] = []
     runs = _runs(text)
+    han = [bool(_HAN_ONLY.match(r)) for r in runs]
     if mode in ("jieba", "both"):
-        for run in runs:
-            if _HAN_ONLY.match(run):
+        for run, is_han in zip(runs, han, strict=True):
+            if is_han:
                 out.extend(_cut(run, mode == "jieba") if len(run) < 64 else rjieba.cut(run))
             else:
                 out.append(run)
     if mode in ("bigram", "both"):
-        for run in runs:
-            if _HAN_ONLY.match(run):
+        for run, is_han in zip(runs, han, strict=True):
+            if is_han:
                 out.extend(_bigrams(run))
             elif mode == "bigram":
                 out.append(run)
