@@ -13,8 +13,9 @@ Modes (``SEARCH_ANALYSIS``; measured on the quality set in ``tests/office/search
     overlapping character pairs of every run of Chinese, plus the Latin and digit words.
 ``both`` (default)
     rjieba's words, then the bigrams of every Chinese run. A word the searcher types matches
-    when all its rjieba words are present *or* its bigrams stand next to each other: a word
-    rjieba cuts differently in a query than in the document is still found.
+    when all its rjieba words are present *or* all its bigrams are (next to each other in a
+    quoted phrase): a word rjieba cuts differently in a query than in the document is still
+    found.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def word_alternatives(
     """What one typed word (or quoted phrase) matches, as alternatives of (terms, adjacent).
 
     A word of several runs (``2026年数字政府``) needs all its runs; within a Chinese run the
-    mode decides: rjieba words in any order, bigrams next to each other, or either."""
+    mode decides: rjieba words in any order, all its bigrams (next to each other when quoted),
+    or either."""
     runs = _runs(word)
     if not runs:
         return []
@@ -126,9 +128,13 @@ def word_alternatives(
     if mode in ("jieba", "both"):
         alternatives.append((tuple(jieba_terms), phrase and len(jieba_terms) > 1))
     if mode in ("bigram", "both"):
-        # The bigrams of one Chinese run stand next to each other in the index; across runs
-        # (``2026年数字政府``) only their presence is asked.
-        alt = (tuple(bigram_terms), len(bigram_terms) > 1 and len(runs) == 1)
-        if alt[0] != alternatives[0][0] if alternatives else True:
+        # A quoted phrase asks its bigrams to stand next to each other (within one run of
+        # Chinese); a plain word only asks for them all: overlapping pairs such as 字政 are
+        # adjacency enough, and position checks were most of a common query's time.
+        alt = (tuple(bigram_terms), phrase and len(bigram_terms) > 1 and len(runs) == 1)
+        # Without adjacency, bigrams that include every rjieba word add nothing: what they
+        # match, the words match too (and each alternative costs the engine a pass).
+        redundant = bool(alternatives) and not phrase and set(jieba_terms) <= set(bigram_terms)
+        if not redundant:
             alternatives.append(alt)
     return alternatives

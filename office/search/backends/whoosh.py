@@ -13,13 +13,45 @@ from pathlib import Path
 
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh.analysis import RegexTokenizer
+from whoosh.analysis import Token, Tokenizer
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.scoring import BM25F
 
 from office.search.backend import Candidates, Hit, IndexDoc, Location, Query, Sort, Term
 
-_SPACES = RegexTokenizer(r"[^ ]+")
+
+class _Spaces(Tokenizer):
+    """Terms arrive analysed and separated by single spaces: ``str.split`` instead of a regex
+    (most of whoosh's time per document was its tokenizer)."""
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):  # fmt: skip
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        words = value.split(" ") if tokenize else [value]
+        pos = start_pos
+        for word in words:
+            if not word:
+                continue
+            t.text = word
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = word
+            if word == GAP:
+                pos += 1
+                continue
+            if positions:
+                t.pos = pos
+                pos += 1
+            yield t
+
+
+_SPACES = _Spaces()
+
+
+#: Between the title's and the text's terms in ``all``: a position left empty, so a phrase
+#: never spans the two.
+GAP = "\x1f"
 
 
 def _schema() -> Schema:
@@ -27,27 +59,23 @@ def _schema() -> Schema:
         id=ID(stored=True, unique=True),
         nid=NUMERIC(int, bits=64, sortable=True),
         fp=STORED(),
-        title=TEXT(analyzer=_SPACES, phrase=True, field_boost=3.0),
-        text=TEXT(analyzer=_SPACES, phrase=True),
+        # Matching runs on one field (title and text together): one posting list per term,
+        # where per-field alternatives made whoosh's pure-Python matchers the whole cost of
+        # a common query. The title field only lifts the score of documents it names.
+        all=TEXT(analyzer=_SPACES, phrase=True),
+        title=TEXT(analyzer=_SPACES, phrase=True),
         doc_type=ID(),
         unit_id=NUMERIC(int, bits=64),
         date=DATETIME(sortable=True),
     )
 
 
-def _term_query(t: Term) -> wq.Query:
-    per_field = []
-    for field in ("title", "text"):
-        if t.phrase and len(t.terms) > 1:
-            per_field.append(wq.Phrase(field, list(t.terms)))
-        elif len(t.terms) == 1:
-            per_field.append(wq.Term(field, t.terms[0]))
-        else:
-            per_field.append(wq.And([wq.Term(field, x) for x in t.terms]))
-    if not (t.phrase and len(t.terms) > 1) and len(t.terms) > 1:
-        # The terms of a word may be split between title and text.
-        per_field.append(wq.And([wq.Or([wq.Term("title", x), wq.Term("text", x)]) for x in t.terms]))
-    return wq.Or(per_field)
+def _match(t: Term) -> wq.Query:
+    if len(t.terms) == 1:
+        return wq.Term("all", t.terms[0])
+    if t.phrase:
+        return wq.Phrase("all", list(t.terms))
+    return wq.And([wq.Term("all", x) for x in t.terms])
 
 
 def _as_dt(d: date) -> datetime:
@@ -77,15 +105,21 @@ class WhooshBackend:
             return
         latest = list({d.id: d for d in docs}.values())  # the last version of an id wins
         with self._lock:
+            # Which ids are already indexed, with one searcher for the batch (update_document
+            # opens a reader per document).
+            with self._ix.searcher() as s:
+                existing = [d.id for d in latest if s.document_number(id=str(d.id)) is not None]
             w = self._writer()
             try:
+                for i in existing:
+                    w.delete_by_term("id", str(i))
                 for d in latest:
-                    w.update_document(
+                    w.add_document(
                         id=str(d.id),
                         nid=d.id,
                         fp=d.fingerprint,
+                        all=f"{d.title} {GAP} {d.text}",
                         title=d.title,
-                        text=d.text,
                         doc_type=d.doc_type,
                         unit_id=d.unit_id,
                         date=_as_dt(d.date),
@@ -131,27 +165,35 @@ class WhooshBackend:
     def search(self, query: Query, *, limit: int, sort: Sort = "relevance") -> Candidates:
         if not query.must:
             return Candidates()
-        parts: list[wq.Query] = [wq.Or([_term_query(t) for t in group]) for group in query.must]
+        required: wq.Query = wq.And([wq.Or([_match(t) for t in group]) for group in query.must])
+        words = sorted({x for group in query.must for t in group for x in t.terms})
+        # Documents whose title has the words, the more so side by side, score higher
+        # (optional clauses: evaluated only on the documents that match).
+        lift: list[wq.Query] = [wq.Or([wq.Term("title", x) for x in words], boost=3.0)]
+        lift += [wq.Phrase("title", list(t.terms), boost=3.0) for g in query.must for t in g
+                 if len(t.terms) > 1]  # fmt: skip
+        q = wq.AndMaybe(required, wq.Or(lift))
+        filters: list[wq.Query] = []
         if query.doc_type:
-            parts.append(wq.Term("doc_type", query.doc_type))
+            filters.append(wq.Term("doc_type", query.doc_type))
         if query.unit_id is not None:
-            parts.append(wq.NumericRange("unit_id", query.unit_id, query.unit_id))
+            filters.append(wq.NumericRange("unit_id", query.unit_id, query.unit_id))
         if query.date_from or query.date_to:
             start = _as_dt(query.date_from) if query.date_from else None
             end = _as_dt(query.date_to) if query.date_to else None
-            parts.append(wq.DateRange("date", start, end))
-        q: wq.Query = wq.And(parts)
+            filters.append(wq.DateRange("date", start, end))
+        allow = wq.And(filters) if filters else None
         # Exclusions as a mask: AndNot over several segments loses them at large limits.
-        mask = wq.Or([_term_query(t) for t in query.must_not]) if query.must_not else None
+        mask = wq.Or([_match(t) for t in query.must_not]) if query.must_not else None
         with self._lock:
             s = self._current()
             if sort == "date":
                 from whoosh.sorting import FieldFacet, MultiFacet
 
                 facet = MultiFacet([FieldFacet("date", reverse=True), FieldFacet("nid", reverse=True)])
-                results = s.search(q, limit=limit, sortedby=facet, mask=mask)
+                results = s.search(q, limit=limit, sortedby=facet, filter=allow, mask=mask)
             else:
-                results = s.search(q, limit=limit, mask=mask)
+                results = s.search(q, limit=limit, filter=allow, mask=mask)
             by_score = sort != "date"  # sorted results carry the sort key, not a score
             hits = [Hit(int(r["id"]), float(r.score or 0.0) if by_score else 0.0) for r in results]
             exact = results.has_exact_length()

@@ -38,8 +38,13 @@ def test_query_language():
     q = qp.parse('数字政府 "协同办公" 通知 OR 通报 -试点', mode="both")
     assert len(q.must) == 3
     words, phrase, either = q.must
-    assert {t.terms for t in words} == {("数字", "政府"), ("数字", "字政", "政府")}
+    # a plain word: rjieba's words (its bigrams would add nothing they do not match)
+    assert {t.terms for t in words} == {("数字", "政府")}
+    # a quoted phrase: the words side by side, or the bigrams side by side
+    assert {t.terms for t in phrase} == {("协同", "办公"), ("协同", "同办", "办公")}
     assert all(t.phrase for t in phrase)
+    # a word rjieba keeps whole is also found by its bigrams
+    assert {t.terms for t in qp.parse("示政办").must[0]} == {("示政办",), ("示政", "政办")}
     assert {t.terms for t in either} == {("通知",), ("通报",)}
     assert {t.terms for t in q.must_not} == {("试点",)}
     # a document number, typed with any brackets, is recognised and normalised
