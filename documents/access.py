@@ -16,6 +16,7 @@ from office.identity import services as identity
 from office.identity.access import is_admin
 from office.identity.models import Role, User
 from office.todos.models import Todo
+from office.workflow.models import FlowInstance
 from office.workflow.services import participant_subjects
 
 #: Roles that see everything of their unit's documents.
@@ -43,16 +44,23 @@ def readable_incoming_clause(user: User) -> ColumnElement[bool]:
     )
 
 
-def readable_documents_clause(user: User) -> ColumnElement[bool]:
+def readable_documents_clause(user: User, within: list[int] | None = None) -> ColumnElement[bool]:
+    """``within``: the ids the caller filters on anyway (search candidates). The subqueries
+    are narrowed to them, so the database looks up those documents' flows and incoming
+    copies instead of every one the person ever touched."""
     if is_admin(user):
         return true()
     people = _people(user)
     offices = office_unit_ids(user)
     my_units = sorted({p.unit_id for p in user.posts})
     received = select(IncomingDocument.document_id).where(readable_incoming_clause(user))
+    took_part = participant_subjects(people, "document")
+    if within is not None:
+        received = received.where(IncomingDocument.document_id.in_(within))
+        took_part = took_part.where(FlowInstance.subject_id.in_(within))
     return or_(
         Document.drafter_id.in_(people),
-        Document.id.in_(participant_subjects(people, "document")),
+        Document.id.in_(took_part),
         and_(Document.secret_level == SecretLevel.NONE, Document.drafter_unit_id.in_(my_units)),
         Document.issuer_unit_id.in_(offices),
         Document.id.in_(received),

@@ -123,7 +123,7 @@ def readable(user: User, ids: list[int]) -> list[search.Row]:
             Document.created_at,
         )
         .join(Unit, Unit.id == Document.issuer_unit_id)
-        .where(Document.id.in_(ids), readable_documents_clause(user))
+        .where(Document.id.in_(ids), readable_documents_clause(user, within=ids))
     )
     return [
         search.Row(
