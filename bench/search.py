@@ -119,6 +119,14 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def code_versions() -> dict[str, str]:
+    """Short hashes of the search code measured (the engines change while the work goes on)."""
+    import hashlib
+
+    files = [*sorted((ROOT / "office" / "search").rglob("*.py")), ROOT / "documents" / "search.py"]
+    return {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()[:12] for f in files}
+
+
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
@@ -1171,6 +1179,7 @@ def main() -> int:
             "platform": platform.platform(),
         },
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "code": code_versions(),
         "corpus": {
             "docs": len(corpus.docs),
             "generate_s": round(corpus.seconds, 1),
