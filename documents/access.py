@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from documents.models import Document, IncomingDocument, SecretLevel
+from office.db import among
 from office.identity import services as identity
 from office.identity.access import is_admin
 from office.identity.models import Role, User
@@ -56,8 +57,8 @@ def readable_documents_clause(user: User, within: list[int] | None = None) -> Co
     received = select(IncomingDocument.document_id).where(readable_incoming_clause(user))
     took_part = participant_subjects(people, "document")
     if within is not None:
-        received = received.where(IncomingDocument.document_id.in_(within))
-        took_part = took_part.where(FlowInstance.subject_id.in_(within))
+        received = received.where(among(IncomingDocument.document_id, within))
+        took_part = took_part.where(among(FlowInstance.subject_id, within))
     return or_(
         Document.drafter_id.in_(people),
         Document.id.in_(took_part),

@@ -20,6 +20,7 @@ from documents.access import readable_documents_clause
 from documents.content import Block, body_text
 from documents.models import DOC_TYPE_LABELS, DocType, Document, DocumentAttachment, IncomingDocument
 from documents.services import BEIJING
+from office.db import among
 from office.identity.models import Unit, User
 from office.search import analysis
 from office.search import services as search
@@ -123,7 +124,7 @@ def readable(user: User, ids: list[int]) -> list[search.Row]:
             Document.created_at,
         )
         .join(Unit, Unit.id == Document.issuer_unit_id)
-        .where(Document.id.in_(ids), readable_documents_clause(user, within=ids))
+        .where(among(Document.id, ids), readable_documents_clause(user, within=ids))
     )
     return [
         search.Row(
@@ -147,7 +148,7 @@ def by_number(number: str) -> list[int]:
 def shown(ids: list[int]) -> dict[int, search.Shown]:
     from office.extensions import db
 
-    docs = db.session.scalars(select(Document).where(Document.id.in_(ids)))
+    docs = db.session.scalars(select(Document).where(among(Document.id, ids)))
     return {
         d.id: search.Shown(
             id=d.id,

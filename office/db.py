@@ -39,6 +39,22 @@ def dialect_insert(entity: Any) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(entity)
 
 
+def among(column: Any, ids: list[int]) -> Any:
+    """``column IN ids`` for long id lists. On PostgreSQL one array parameter
+    (``= ANY(:ids)``): a thousand expanded parameters cost more to render, send and plan
+    than the query itself (search checks a thousand candidates on every query)."""
+    from sqlalchemy import Integer, String, any_, cast, literal
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    from office.extensions import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Sent as the array's text ('{1,2,3}'): psycopg's list dumper inspects every element.
+        text = "{" + ",".join(str(int(i)) for i in ids) + "}"
+        return column == any_(cast(literal(text, String), ARRAY(Integer)))
+    return column.in_(ids)
+
+
 def keep(obj: Any) -> None:
     """Hold a loaded object for the rest of the session. The identity map keeps only weak
     references, so a clean object a service loaded can be collected before the view builds

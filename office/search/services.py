@@ -585,19 +585,26 @@ def highlight(text: str, words: list[str], terms: list[str]) -> Markup:
     return Markup("".join(out))
 
 
+def _first(low: str, words: list[str], terms: list[str]) -> int:
+    """Where the first of the typed words occurs in ``low``, else the first of the terms."""
+    for needles in (words, terms):
+        positions = [p for p in (low.find(analysis.normalize(n)) for n in needles if n) if p >= 0]
+        if positions:
+            return min(positions)
+    return -1
+
+
 def snippet(text: str, words: list[str], terms: list[str], size: int = SNIPPET_CHARS) -> Markup:
     """A window of the text around the first place the whole typed words occur (else any of
     their terms), with the matches marked."""
     flat = re.sub(r"\s+", " ", text or "").strip()
     if not flat:
         return Markup("")
-    low = analysis.normalize(flat)
-    at = -1
-    for needles in (words, terms):
-        positions = [p for p in (low.find(analysis.normalize(n)) for n in needles if n) if p >= 0]
-        if positions:
-            at = min(positions)
-            break
+    at = _first(flat.lower(), words, terms)
+    if at < 0:
+        # Full-width letters or digits in the text: compare in NFKC (slow on a whole body,
+        # so only when the plain lower-case text had none of the words).
+        at = _first(analysis.normalize(flat), words, terms)
     start = max(0, at - size // 4) if at >= 0 else 0
     end = min(len(flat), start + size)
     piece = flat[start:end]

@@ -64,6 +64,29 @@ def test_snippet_marks_matches_and_escapes_the_rest():
     assert str(search.highlight("a<script>", ["a"], [])) == "<mark>a</mark>&lt;script&gt;"
 
 
+def test_snippet_finds_words_written_in_full_width():
+    """The window is placed on the first match even when the text spells it in full-width
+    digits (the plain lower-case scan misses it, the NFKC scan finds it)."""
+    text = "前言" * 80 + "本通知自２０２６年起施行。" + "结尾" * 80
+    out = str(search.snippet(text, ["2026"], ["2026"]))
+    assert "２０２６年起施行" in out and out.startswith("…")
+
+
+def test_among_matches_the_same_rows_as_in(app, docorg, api):  # noqa: F811
+    """``among`` (one array parameter on PostgreSQL) selects exactly what ``IN`` does."""
+    from documents.models import Document
+    from office.db import among
+
+    ids = [
+        create(api, notice_payload(docorg["units"], title=f"关于第{n}项工作的通知"))["id"] for n in range(4)
+    ]
+    wanted = [*ids[::2], 10**6]
+    with app.app_context():
+        got = set(db.session.scalars(select(Document.id).where(among(Document.id, wanted))))
+        none = list(db.session.scalars(select(Document.id).where(among(Document.id, []))))
+    assert got == set(ids[::2]) and none == []
+
+
 # ---------------------------------------------------------------- finding and permissions
 
 
