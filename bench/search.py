@@ -1054,6 +1054,7 @@ def api_phase(app, name: str, n: int, org: Org, bench: Bench, profile: bool) -> 
                 "docs": done,
                 "seconds": round(seconds, 1),
                 "docs_per_s": round(done / seconds, 1),
+                "workers": app.config["SEARCH_REINDEX_WORKERS"] if done >= search.POOL_MIN_DOCS else 0,
             }
             eng = search.engine(name)
             if hasattr(eng, "close"):
@@ -1309,7 +1310,8 @@ def main() -> int:
             r = a["reindex"]
             print(
                 f"- {name}: services.reindex() {r['docs']:,} documents in {r['seconds']} s = "
-                f"{r['docs_per_s']:,.0f} docs/s (rows loaded, analysed, indexed)"
+                f"{r['docs_per_s']:,.0f} docs/s (rows loaded, analysed in {r['workers']} worker "
+                "processes, indexed)"
             )
     if "rows" in out:
         print(
@@ -1327,12 +1329,26 @@ def main() -> int:
     t = eng.get(f"tantivy@{args.docs}")
     if t:
         goal = TARGETS["tantivy_index_docs_s"]
-        measured = f"{t['combined_docs_s']:,.0f} (engine alone {t['docs_per_s']:,.0f}"
         reindexed = api.get("tantivy", {}).get("reindex")
-        measured += f"; services.reindex {reindexed['docs_per_s']:,.0f})" if reindexed else ")"
-        verdict(
-            f"tantivy indexing (analysis + engine) >= {goal:,} docs/s", t["combined_docs_s"] >= goal, measured
-        )
+        if reindexed:
+            # The real path: rows read, analysed in the rebuild's worker processes, indexed.
+            measured = (
+                f"{reindexed['docs_per_s']:,.0f} with {reindexed['workers']} analysis workers "
+                f"(engine alone {t['docs_per_s']:,.0f}; analysis then engine in one process "
+                f"{t['combined_docs_s']:,.0f})"
+            )
+            verdict(
+                f"tantivy indexing through services.reindex >= {goal:,} docs/s",
+                reindexed["docs_per_s"] >= goal,
+                measured,
+            )
+        else:
+            measured = f"{t['combined_docs_s']:,.0f} (engine alone {t['docs_per_s']:,.0f})"
+            verdict(
+                f"tantivy indexing (analysis + engine) >= {goal:,} docs/s",
+                t["combined_docs_s"] >= goal,
+                measured,
+            )
         goal = TARGETS["tantivy_engine_p95_ms"]
         p95 = t["search"]["p95_ms"]
         verdict(f"tantivy engine p95 <= {goal} ms", p95 <= goal, f"{p95:.2f} ms")

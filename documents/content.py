@@ -83,6 +83,18 @@ def body_text(blocks: list[Block]) -> str:
     return "\n".join(lines)
 
 
+def body_text_of(data: list[dict]) -> str:
+    """:func:`body_text` of a body as stored (JSON blocks), without building the blocks
+    (the search rebuild reads every body)."""
+    lines: list[str] = []
+    for b in data or []:
+        if b.get("kind") == "table":
+            lines.extend("| " + " | ".join(str(c) for c in row) + " |" for row in b.get("rows", []))
+        else:
+            lines.append(str(b.get("text", "")))
+    return "\n".join(lines)
+
+
 @dataclass
 class DocumentContent:
     """Every GB/T 9704-2012 element the renderer needs, already resolved to text."""

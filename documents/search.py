@@ -17,14 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from documents.access import readable_documents_clause
-from documents.content import Block, body_text
+from documents.content import Block, body_text, body_text_of
 from documents.models import DOC_TYPE_LABELS, DocType, Document, DocumentAttachment, IncomingDocument
 from documents.services import BEIJING
 from office.db import among
 from office.identity.models import Unit, User
-from office.search import analysis
 from office.search import services as search
-from office.search.backend import IndexDoc
 from office.search.extract import text_of
 
 #: The document's columns that feed its index entry (other changes, e.g. a flow step moving
@@ -43,66 +41,73 @@ def _body(doc: Document) -> str:
     return body_text([Block.from_json(b) for b in doc.body or []])
 
 
-def load(s: Session, ids: list[int]) -> list[IndexDoc]:
-    docs = list(
-        s.scalars(
-            select(Document)
-            .where(Document.id.in_(ids))
-            .options(selectinload(Document.attachments).selectinload(DocumentAttachment.file))
-        )
-    )
-    if not docs:
+#: What a rebuild reads of a document: plain rows, not ORM objects (it reads every one).
+_COLUMNS = (
+    Document.id, Document.title, Document.doc_number, Document.body, Document.doc_type,
+    Document.issuer_unit_id, Unit.name, Document.joint_unit_ids, Document.main_unit_ids,
+    Document.cc_unit_ids, Document.main_text, Document.cc_text, Document.issuer_mark,
+    Document.signature, Document.note, Document.written_date, Document.created_at,
+)  # fmt: skip
+
+
+def compose(s: Session, ids: list[int]) -> list[search.Entry]:
+    rows = s.execute(
+        select(*_COLUMNS).join(Unit, Unit.id == Document.issuer_unit_id).where(among(Document.id, ids))
+    ).all()
+    if not rows:
         return []
+    found = [r.id for r in rows]
+    attachments: dict[int, list[str]] = {}
+    for a in s.scalars(
+        select(DocumentAttachment)
+        .where(among(DocumentAttachment.document_id, found))
+        .options(selectinload(DocumentAttachment.file))
+        .order_by(DocumentAttachment.document_id, DocumentAttachment.sort)
+    ):
+        attachments.setdefault(a.document_id, []).append(f"{a.title} {text_of(a.file)}")
     instructions: dict[int, list[str]] = {}
     for doc_id, text in s.execute(
         select(IncomingDocument.document_id, IncomingDocument.instruction).where(
-            IncomingDocument.document_id.in_([d.id for d in docs]), IncomingDocument.instruction != ""
+            among(IncomingDocument.document_id, found), IncomingDocument.instruction != ""
         )
     ):
         instructions.setdefault(doc_id, []).append(text)
-    unit_ids = {i for d in docs for i in [*d.joint_unit_ids, *d.main_unit_ids, *d.cc_unit_ids]}
+    unit_ids = {i for r in rows for i in [*r.joint_unit_ids, *r.main_unit_ids, *r.cc_unit_ids]}
     names = dict(s.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) if unit_ids else {}
-    m = search.mode()
     out = []
-    for d in docs:
-        title = f"{d.title} {d.doc_number or ''}"
-        units = [d.issuer_unit.name, *(names.get(i, "") for i in d.joint_unit_ids)]
-        recipients = [d.main_text, d.cc_text, *(names.get(i, "") for i in [*d.main_unit_ids, *d.cc_unit_ids])]
-        attachments = [f"{a.title} {text_of(a.file)}" for a in sorted(d.attachments, key=lambda a: a.sort)]
+    for r in rows:
+        units = [r.name, *(names.get(i, "") for i in r.joint_unit_ids)]
+        recipients = [r.main_text, r.cc_text, *(names.get(i, "") for i in [*r.main_unit_ids, *r.cc_unit_ids])]
         text = "\n".join(
             [
-                _body(d),
-                *attachments,
-                *instructions.get(d.id, []),
+                body_text_of(r.body),
+                *attachments.get(r.id, []),
+                *instructions.get(r.id, []),
                 " ".join(units),
-                " ".join(r for r in recipients if r),
-                DOC_TYPE_LABELS[d.doc_type],
-                d.issuer_mark,
-                d.signature,
-                d.note,
+                " ".join(x for x in recipients if x),
+                DOC_TYPE_LABELS[r.doc_type],
+                r.issuer_mark,
+                r.signature,
+                r.note,
             ]
         )
-        when = _date(d)
         out.append(
-            IndexDoc(
-                id=d.id,
-                title=analysis.index_text(title, m),
-                text=analysis.index_text(text, m),
-                doc_type=d.doc_type.value,
-                unit_id=d.issuer_unit_id,
-                date=when,
-                fingerprint=search.fingerprint(m, title, text, d.doc_type.value, d.issuer_unit_id, when),
+            search.Entry(
+                id=r.id,
+                title=f"{r.title} {r.doc_number or ''}",
+                text=text,
+                doc_type=r.doc_type.value,
+                unit_id=r.issuer_unit_id,
+                date=r.written_date or r.created_at.astimezone(BEIJING).date(),
             )
         )
     return out
 
 
-def all_ids(s: Session) -> Iterator[list[int]]:
+def all_ids(s: Session, size: int) -> Iterator[list[int]]:
     last = 0
     while True:
-        ids = list(
-            s.scalars(select(Document.id).where(Document.id > last).order_by(Document.id).limit(search.BATCH))
-        )
+        ids = list(s.scalars(select(Document.id).where(Document.id > last).order_by(Document.id).limit(size)))
         if not ids:
             return
         yield ids
@@ -178,7 +183,7 @@ search.register(
             IncomingDocument: (lambda r: r.document_id, frozenset({"instruction"})),
         },
         removed=Document,
-        load=load,
+        compose=compose,
         all_ids=all_ids,
         readable=readable,
         by_number=by_number,

@@ -1,3 +1,5 @@
 from office.cli import main
 
-main()
+# Guarded: `search reindex` starts analysis workers with spawn, which imports this module.
+if __name__ == "__main__":
+    main()

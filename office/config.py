@@ -123,4 +123,6 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or "",
         #: How many matches the engine hands to the permission check per query.
         "SEARCH_MAX_CANDIDATES": int(env.get("SEARCH_MAX_CANDIDATES") or 1000),
+        #: Processes that analyse text during `search reindex` (0: in the calling process).
+        "SEARCH_REINDEX_WORKERS": int(env.get("SEARCH_REINDEX_WORKERS") or (os.cpu_count() or 1)),
     }

@@ -37,9 +37,23 @@ _WORDISH = re.compile(rf"[{_HAN}0-9a-z]")
 _NUMBER = re.compile(rf"([{_HAN}]{{1,16}})\s*[〔\[［(（【]\s*(\d{{4}})\s*[〕\]］)）】]\s*(\d{{1,6}})\s*号?")
 
 
+#: Every BMP character to its own NFKC form, where that differs (full-width ASCII and
+#: punctuation above all). Mapping each character so is exact: the result has the same
+#: compatibility decomposition, so its NFKC is the text's NFKC, and when it is already
+#: normalised (nearly always) the slow whole-text NFKC is skipped.
+_NFKC_CHARS = str.maketrans(
+    {c: n for c in range(0xA0, 0x10000) if (n := unicodedata.normalize("NFKC", chr(c))) != chr(c)}
+)
+#: Overlapping pairs of Chinese characters in text order, and a character standing alone.
+_BIGRAM = re.compile(rf"(?=([{_HAN}][{_HAN}]|(?<![{_HAN}])[{_HAN}](?![{_HAN}])))")
+
+
 def normalize(text: str) -> str:
     """Full-width letters and digits to ASCII, lower case (NFKC keeps 〔〕 and Chinese)."""
-    return unicodedata.normalize("NFKC", text).lower()
+    mapped = text.translate(_NFKC_CHARS)
+    if not unicodedata.is_normalized("NFKC", mapped):
+        mapped = unicodedata.normalize("NFKC", mapped)
+    return mapped.lower()
 
 
 def normalize_number(text: str) -> str | None:
@@ -81,6 +95,18 @@ def _runs(text: str) -> list[str]:
 
 def index_terms(text: str, mode: str = DEFAULT_MODE) -> list[str]:
     """The terms a document's text is indexed with, in order."""
+    if mode == "both":
+        # The default, on the hot path of indexing: a run is all Chinese or all ASCII, so its
+        # first character tells which; the bigrams come from one regex over the whole text.
+        norm = normalize(text)
+        out = []
+        for run in _RUN.findall(norm):
+            if run[0] >= "\u3400":
+                out.extend(_cut(run, False) if len(run) < 64 else rjieba.cut(run))
+            else:
+                out.append(run)
+        out.extend(_BIGRAM.findall(norm))
+        return out
     out: list[str] = []
     runs = _runs(text)
     han = [bool(_HAN_ONLY.match(r)) for r in runs]
@@ -102,6 +128,16 @@ def index_terms(text: str, mode: str = DEFAULT_MODE) -> list[str]:
 def index_text(text: str, mode: str = DEFAULT_MODE) -> str:
     """:func:`index_terms` joined by spaces: what an engine's ``title`` / ``text`` receive."""
     return " ".join(index_terms(text, mode))
+
+
+def index_pair(title: str, text: str, mode: str = DEFAULT_MODE) -> tuple[str, str]:
+    """A document's title and text analysed: what its ``IndexDoc`` carries."""
+    return index_text(title, mode), index_text(text, mode)
+
+
+def index_pairs(pairs: list[tuple[str, str]], mode: str = DEFAULT_MODE) -> list[tuple[str, str]]:
+    """:func:`index_pair` of many (one task of a rebuild's analysis worker)."""
+    return [index_pair(t, x, mode) for t, x in pairs]
 
 
 def word_alternatives(

@@ -22,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import multiprocessing
 import re
 import shutil
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import import_module
@@ -88,6 +91,20 @@ class Shown:
     text: str
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One searchable object's content as plain text: the source composes it, this module
+    analyses it (in worker processes during a rebuild) into the engine's :class:`IndexDoc`."""
+
+    id: int
+    #: Title and document number (weighted above the text).
+    title: str
+    text: str
+    doc_type: str
+    unit_id: int
+    date: date
+
+
 @dataclass
 class Source:
     """How a feature package's objects are searched (documents registers the one source).
@@ -100,10 +117,10 @@ class Source:
     name: str
     watch: dict[type, tuple[Callable[[Any], int | None], frozenset[str] | None]]
     removed: type
-    #: ids -> their IndexDocs (ids that no longer exist are left out), in a given session.
-    load: Callable[[Session, list[int]], list[IndexDoc]]
-    #: Every id, in batches (reindex / verify).
-    all_ids: Callable[[Session], Iterable[list[int]]]
+    #: ids -> their entries (ids that no longer exist are left out), in a given session.
+    compose: Callable[[Session, list[int]], list[Entry]]
+    #: Every id, in batches of at most the given size (reindex / verify).
+    all_ids: Callable[[Session, int], Iterable[list[int]]]
     #: The given ids this user may read, with their filter facts.
     readable: Callable[[User, list[int]], list[Row]]
     #: The ids with this exact (normalised) document number.
@@ -200,6 +217,34 @@ def fingerprint(*parts: object) -> str:
         h.update(str(p).encode())
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+def entry_fingerprint(e: Entry, m: str) -> str:
+    """What ``search verify`` compares: the entry's content and the analysis mode."""
+    return fingerprint(m, e.title, e.text, e.doc_type, e.unit_id, e.date)
+
+
+def _index_doc(e: Entry, m: str, terms: tuple[str, str]) -> IndexDoc:
+    return IndexDoc(
+        id=e.id,
+        title=terms[0],
+        text=terms[1],
+        doc_type=e.doc_type,
+        unit_id=e.unit_id,
+        date=e.date,
+        fingerprint=entry_fingerprint(e, m),
+    )
+
+
+def analyse(entries: list[Entry], m: str | None = None) -> list[IndexDoc]:
+    """Entries as the engine indexes them, analysed in this process."""
+    m = m or mode()
+    return [_index_doc(e, m, analysis.index_pair(e.title, e.text, m)) for e in entries]
+
+
+def load(s: Session, ids: list[int]) -> list[IndexDoc]:
+    """These ids' index documents, read afresh (ids that no longer exist are left out)."""
+    return analyse(source().compose(s, ids))
 
 
 # ---------------------------------------------------------------- the outbox
@@ -335,7 +380,7 @@ def _apply(s: Session, eng: Backend, ops: list[tuple[int, str]]) -> None:
     for doc_id, op in ops:  # the last change of each document wins
         last[doc_id] = op
     wanted = [i for i, op in last.items() if op == "index"]
-    docs = source().load(s, wanted) if wanted else []
+    docs = load(s, wanted) if wanted else []
     found = {d.id for d in docs}
     gone = [i for i, op in last.items() if op == "delete" or i not in found]
     if docs:
@@ -362,13 +407,25 @@ def reindex(name: str | None = None, progress: Callable[[int, int], None] | None
     eng.clear()
     total = s.scalar(select(func.count()).select_from(source().removed)) or 0
     done = 0
-    for ids in source().all_ids(s):
-        docs = source().load(s, ids)
-        eng.index(docs)
-        done += len(ids)
-        s.commit()
-        if progress:
-            progress(done, total)
+    m = mode()
+    workers = current_app.config.get("SEARCH_REINDEX_WORKERS", 0) if total >= POOL_MIN_DOCS else 0
+    with _analysers(workers) as pool:
+        # A pipeline: while the workers analyse the batches in flight, this process reads
+        # the next from the database and hands the oldest finished one to the engine.
+        waiting: deque[tuple[list[Entry], Callable[[], list[tuple[str, str]]]]] = deque()
+        depth = POOL_DEPTH if pool is not None else 0
+        for ids in source().all_ids(s, REINDEX_BATCH):
+            entries = source().compose(s, ids)
+            s.commit()
+            waiting.append((entries, _submit(pool, entries, m)))
+            while len(waiting) > depth:
+                done += _index_analysed(eng, waiting.popleft(), m)
+                if progress:
+                    progress(done, total)
+        while waiting:
+            done += _index_analysed(eng, waiting.popleft(), m)
+            if progress:
+                progress(done, total)
     s.execute(
         update(SearchState)
         .where(SearchState.backend == name)
@@ -386,6 +443,51 @@ def reindex(name: str | None = None, progress: Callable[[int, int], None] | None
     s.commit()
     _drop(name, live)
     return done
+
+
+#: Below this many documents a rebuild analyses in its own process (starting workers costs
+#: about a second).
+POOL_MIN_DOCS = 5000
+#: Entries per task sent to an analysis worker.
+POOL_CHUNK = 125
+#: Batches being analysed while the engine indexes an earlier one.
+POOL_DEPTH = 2
+#: Documents read, and committed to the engine, at a time during a rebuild (an engine commit
+#: has a fixed cost: Tantivy writes a segment).
+REINDEX_BATCH = 2000
+
+
+@contextmanager
+def _analysers(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers <= 0:
+        yield None
+        return
+    # spawn, not fork: the calling process may hold database connections and threads.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _submit(
+    pool: ProcessPoolExecutor | None, entries: list[Entry], m: str
+) -> Callable[[], list[tuple[str, str]]]:
+    """Start analysing ``entries``; the returned function waits for their terms, in order."""
+    pairs = [(e.title, e.text) for e in entries]
+    if pool is None:
+        return lambda: [analysis.index_pair(t, x, m) for t, x in pairs]
+    chunks = [pairs[i : i + POOL_CHUNK] for i in range(0, len(pairs), POOL_CHUNK)]
+    futures = [pool.submit(analysis.index_pairs, chunk, m) for chunk in chunks]
+    return lambda: [pair for f in futures for pair in f.result()]
+
+
+def _index_analysed(
+    eng: Backend, waiting: tuple[list[Entry], Callable[[], list[tuple[str, str]]]], m: str
+) -> int:
+    entries, ready = waiting
+    eng.index([_index_doc(e, m, terms) for e, terms in zip(entries, ready(), strict=True)])
+    return len(entries)
 
 
 def _drop(name: str, generation: int) -> None:
@@ -410,14 +512,15 @@ def verify(name: str | None = None) -> dict[str, Any]:
     s = db.session
     indexed = engine(name, _state(name, s)[0]).ids()
     waiting = s.scalar(select(func.count()).where(SearchOutbox.applied_at.is_(None))) or 0
-    for ids in source().all_ids(s):
-        for d in source().load(s, ids):
-            seen.add(d.id)
-            fp = indexed.get(d.id)
+    m = mode()
+    for ids in source().all_ids(s, BATCH):
+        for e in source().compose(s, ids):
+            seen.add(e.id)
+            fp = indexed.get(e.id)
             if fp is None:
-                missing.append(d.id)
-            elif fp != d.fingerprint:
-                stale.append(d.id)
+                missing.append(e.id)
+            elif fp != entry_fingerprint(e, m):
+                stale.append(e.id)
     extra = sorted(set(indexed) - seen)
     return {
         "backend": name,

@@ -16,7 +16,7 @@ from docx.oxml.ns import nsdecls
 from docx.shared import Pt, RGBColor
 
 from documents import docx_import
-from documents.content import Block, body_text, parse_body
+from documents.content import Block, body_text, body_text_of, parse_body
 from documents.docx_import import import_docx
 from office.errors import ServiceError
 
@@ -112,6 +112,13 @@ def test_table_cells_survive_the_editor_text_form():
     body = import_docx(official_notice()).body
     table = next(b for b in body if b.kind == "table")
     assert parse_body(body_text([table])) == [table]
+
+
+def test_body_text_of_stored_json_equals_the_blocks_text():
+    """The search rebuild reads stored bodies without building blocks; same text."""
+    body = import_docx(official_notice()).body
+    stored = [b.to_json() for b in body] + [{"text": 12}, {"kind": "table", "rows": [[1, "二"]]}]
+    assert body_text_of(stored) == body_text([Block.from_json(b) for b in stored])
 
 
 def test_plain_document_takes_its_first_paragraph_as_title():

@@ -257,6 +257,24 @@ def test_reindex_switches_generations_and_verify_reports_gaps(app, docorg, api):
     assert sorted(hits(api, "zhangsan", "数字政府项目")) == sorted(ids)
 
 
+def test_reindex_with_analysis_workers_gives_the_same_index(app, docorg, api, monkeypatch):  # noqa: F811
+    """A large rebuild analyses in worker processes, batches in flight while the next is read:
+    the result is the index the in-process rebuild gives, in the same order of batches."""
+    u = docorg["units"]
+    ids = [create(api, notice_payload(u, title=f"关于数字政府第{n}批试点的通知"))["id"] for n in range(7)]
+    monkeypatch.setattr(search, "POOL_MIN_DOCS", 1)
+    monkeypatch.setattr(search, "POOL_CHUNK", 2)
+    monkeypatch.setattr(search, "REINDEX_BATCH", 3)  # three batches, the last one short
+    monkeypatch.setitem(app.config, "SEARCH_REINDEX_WORKERS", 2)
+    with app.app_context():
+        seen: list[int] = []
+        assert search.reindex(progress=lambda done, total: seen.append(done)) == 7
+        assert seen == [3, 6, 7]
+        report = search.verify()
+        assert report["ok"] and report["indexed"] == 7, report
+    assert sorted(hits(api, "zhangsan", "数字政府 试点")) == sorted(ids)
+
+
 # ---------------------------------------------------------------- what is indexed
 
 
