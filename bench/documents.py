@@ -108,7 +108,10 @@ class FlowClient:
         ]
         out: dict[str, Any] = {}
         for who, action, label in steps:
-            out = self.call(who, label, f"/documents/{did}/{action}", {"opinion": "同意"})
+            body: dict[str, Any] = {"opinion": "同意"}
+            if action == "seal":
+                body["password"] = PASSWORD  # the keeper's second factor, required for every use
+            out = self.call(who, label, f"/documents/{did}/{action}", body)
         final = out["document"]
         if final["status"] != "archived":
             raise RuntimeError(f"document {did} ended in {final['status']}")

@@ -7,7 +7,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from office.errors import ServiceError
 
-_hasher = PasswordHasher()  # argon2-cffi's RFC 9106 low-memory defaults
+#: OWASP's recommended Argon2id configuration (19 MiB, 2 passes, 1 lane). argon2-cffi's own
+#: default (RFC 9106 low-memory: 64 MiB, 3 passes, 4 lanes) cost 75-140 ms of CPU per verify
+#: here, and a keeper verifies their password for every seal use: on a 2-core server that
+#: alone capped 用印 at about 15 per second and made every login attempt a cheap way to load
+#: the CPU. This one costs about 17 ms. Hashes made with other parameters still verify and
+#: are re-hashed with these at the next login (``needs_rehash``).
+ARGON2_PARAMS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+_hasher = PasswordHasher(**ARGON2_PARAMS)
 #: Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY = _hasher.hash("dummy-password-for-timing")
 
