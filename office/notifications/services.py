@@ -30,13 +30,14 @@ def notification_json(n: Notification) -> dict[str, Any]:
 def notify(
     user_id: int, title: str, body: str = "", url: str | None = None, kind: str = "info"
 ) -> Notification:
-    """Add to a person's inbox (in the caller's transaction) and push it after commit."""
+    """Add to a person's inbox (in the caller's transaction) and push it after commit. Not
+    flushed here: the request's notifications are inserted with its other rows, and the push
+    payload is made once the id is known (just before the commit)."""
     n = Notification(
         user_id=user_id, title=title[:200], body=body[:1000], url=url, kind=kind, created_at=utcnow()
     )
     db.session.add(n)
-    db.session.flush()
-    push.queue("notification", notification_json(n), user_id)
+    push.queue("notification", lambda: notification_json(n), user_id)
     return n
 
 

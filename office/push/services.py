@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -28,10 +29,25 @@ def unit_room(unit_id: int) -> str:
     return f"unit:{unit_id}"
 
 
-def queue(event_name: str, payload: dict[str, Any], user_id: int, session: Session | None = None) -> None:
-    """Emit ``event_name`` to one person's room once the current transaction commits."""
+Payload = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
+def queue(event_name: str, payload: Payload, user_id: int, session: Session | None = None) -> None:
+    """Emit ``event_name`` to one person's room once the current transaction commits.
+
+    ``payload`` may be a function, called just before the commit after the session's last
+    flush: a row added without a flush of its own (a notification) has its id by then, and
+    the rows of one request are inserted together."""
     s = session or db.session()
     s.info.setdefault(_KEY, []).append((event_name, payload, user_id))
+
+
+def _resolve(session: Session) -> None:
+    pending = session.info.get(_KEY)
+    if not pending or not any(callable(p) for _, p, _ in pending):
+        return
+    session.flush()
+    session.info[_KEY] = [(e, p() if callable(p) else p, u) for e, p, u in pending]
 
 
 def _flush(session: Session) -> None:
@@ -65,6 +81,10 @@ def install() -> None:
         if transaction.nested:  # where this savepoint starts in the queue
             marks = session.info.setdefault(_MARKS, weakref.WeakKeyDictionary())
             marks[transaction] = len(session.info.get(_KEY, ()))
+
+    @event.listens_for(db.session, "before_commit")
+    def _before_commit(session: Session) -> None:
+        _resolve(session)
 
     @event.listens_for(db.session, "after_commit")
     def _after_commit(session: Session) -> None:

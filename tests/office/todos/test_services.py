@@ -168,6 +168,23 @@ def test_events_are_queued_and_emitted_only_after_commit(app, ctx, people, monke
     assert ("todo", f"user:{people['staff']}") in sent and ("notification", f"user:{people['staff']}") in sent
 
 
+def test_a_pushed_notification_carries_its_row_id(app, ctx, people, monkeypatch):
+    """Notifications are not flushed one by one; their push payload is made at commit, when
+    the row has its id (a client's catch-up after a reconnect starts from that id)."""
+    from office.extensions import socketio
+    from office.notifications.models import Notification
+
+    sent = []
+    monkeypatch.setattr(socketio, "emit", lambda name, payload, to=None, **kw: sent.append((name, payload)))
+    _open(people["staff"], "p")
+    _open(people["leader"], "q")
+    db.session.commit()
+    pushed = [p for name, p in sent if name == "notification"]
+    assert len(pushed) == 2 and all(isinstance(p["id"], int) for p in pushed)
+    rows = {n.id: n.title for n in db.session.scalars(select(Notification))}
+    assert all(rows[p["id"]] == p["title"] for p in pushed)
+
+
 def test_urge_once_an_hour(ctx, people):
     from office.errors import ServiceError
 
