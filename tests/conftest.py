@@ -119,6 +119,9 @@ def _clean_database(request) -> Iterator[None]:
                 conn.execute(table.delete())
             conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
         search.discard_local_indexes()
+        # The rows went without the ORM (no generation bump): forget what was cached of them.
+        app.extensions.pop("identity_relations", None)
+        app.extensions["principal_cache"].bump()
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ gates need) keyed by the token's hash:
 - scale-out mode: Redis, shared by every app process, so a revocation in one process takes
   effect in all of them at once.
 
-Correctness comes from a *generation* number: every change to people, posts, units or tokens
-bumps it after its transaction commits, and a snapshot written under an older generation is
-ignored. The ORM ``User`` is loaded lazily (``g.user``) only by the views that need it.
+Correctness comes from a *generation* number: every change to people, posts, units, tokens,
+secretary links or delegations bumps it after its transaction commits, and a snapshot
+written under an older generation is ignored. The ORM ``User`` is loaded lazily
+(``g.user``) only by the views that need it.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class LocalCache:
             self._gen += 1
             self._data.clear()
 
+    def generation(self) -> int:
+        with self._lock:
+            return self._gen
+
 
 class RedisCache:
     """Snapshots in Redis, shared by all processes: one MGET per request."""
@@ -108,6 +113,9 @@ class RedisCache:
 
     def bump(self) -> None:
         self._r.incr(GEN_KEY)
+
+    def generation(self) -> int:
+        return int(self._r.get(GEN_KEY) or 0)
 
 
 def cache() -> LocalCache | RedisCache:
@@ -186,9 +194,10 @@ def _touches_identity(session: Session) -> bool:
     from sqlalchemy import inspect
 
     from office.auth.models import AuthToken
-    from office.identity.models import Post, PostRole, Unit, User
+    from office.identity.models import Delegation, Post, PostRole, SecretaryLink, Unit, User
 
-    structural = (Post, PostRole, Unit)
+    # Secretary links and delegations: office.identity.relations keeps them per process.
+    structural = (Post, PostRole, Unit, SecretaryLink, Delegation)
     watched = {
         User: ("name", "mobile", "active", "must_change_password", "totp_enabled", "username"),
         AuthToken: ("revoked_at",),

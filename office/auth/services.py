@@ -183,6 +183,7 @@ def resolve_principal(secret: str, kind: TokenKind) -> principal.Principal | Non
     key = _hash(secret)
     store = principal.cache()
     gen, snap = store.get(key)
+    g._identity_gen = gen  # office.identity.relations checks its snapshot against it
     now = principal.now_ts()
     fresh = snap is not None and now - snap.last_seen_at <= TOUCH_INTERVAL.total_seconds()
     if fresh and snap.kind == kind.value and snap.expires_at > now:

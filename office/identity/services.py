@@ -22,7 +22,7 @@ from office.context import Actor
 from office.db import utcnow
 from office.errors import Forbidden, NotFound, ServiceError
 from office.extensions import db
-from office.identity import access
+from office.identity import access, relations
 from office.identity.models import (
     Delegation,
     Post,
@@ -643,9 +643,19 @@ def principals_of(user: User, at: datetime | None = None) -> list[User]:
         # Asked many times per request (reach, to-dos, flows); within one request it is fixed.
         cache = g.setdefault("_principals", {})
         if user.id not in cache:
-            cache[user.id] = _principals_at(user, utcnow())
+            snap = relations.snapshot()
+            if snap is None:
+                cache[user.id] = _principals_at(user, utcnow())
+            else:
+                ids = snap.principals(user.id, utcnow())
+                cache[user.id] = _active_users(sorted(ids)) if ids else []
         return cache[user.id]
     return _principals_at(user, at or utcnow())
+
+
+def _active_users(ids: list[int]) -> list[User]:
+    stmt = select(User).where(User.active.is_(True), User.id.in_(ids)).order_by(User.id)
+    return list(db.session.scalars(stmt))
 
 
 def _principals_at(user: User, at: datetime) -> list[User]:

@@ -21,6 +21,7 @@ from office.context import Actor
 from office.db import dialect_insert, utcnow
 from office.errors import NotFound, ServiceError
 from office.extensions import db
+from office.identity import relations
 from office.identity import services as identity
 from office.identity.models import Delegation, SecretaryLink, User
 from office.identity.services import Page, paginate
@@ -49,7 +50,11 @@ def watchers_of(user_id: int, at: datetime | None = None) -> list[int]:
     if at is None and has_request_context():
         cache = g.setdefault("_watchers", {})
         if user_id not in cache:
-            cache[user_id] = _watchers_at(user_id, utcnow())
+            snap = relations.snapshot()
+            if snap is None:
+                cache[user_id] = _watchers_at(user_id, utcnow())
+            else:
+                cache[user_id] = [user_id, *sorted(snap.watchers(user_id, utcnow()) - {user_id})]
         return cache[user_id]
     return _watchers_at(user_id, at or utcnow())
 
