@@ -206,6 +206,20 @@ class Server:
         self._log.close()
 
 
+# ---------------------------------------------------------------- statistics
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """The p-th percentile, interpolated between the two nearest ranks; None when empty."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
 # ---------------------------------------------------------------- bulk people
 
 

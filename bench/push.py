@@ -83,6 +83,7 @@ from bench.common import (  # noqa: E402
     machine_cpu,
     office_cli,
     office_env,
+    pct,
     private_redis,
     reachable,
     temp_database,
@@ -473,16 +474,6 @@ class Child:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(5)
         self._err.close()
-
-
-def pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def lat_summary(values: list[float]) -> dict[str, Any]:

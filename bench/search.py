@@ -96,6 +96,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, date, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.common import pct as percentile  # noqa: E402
 from bench.common import temp_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "search.json"
@@ -593,13 +594,9 @@ def make_queries(corpus: Corpus, n: int, seed: int) -> list[Q]:
 
 
 def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+    """``bench.common.pct``, NaN when empty (the summaries round it)."""
+    v = percentile(values, p)
+    return float("nan") if v is None else v
 
 
 def summary(ms: list[float]) -> dict[str, float]:

@@ -75,6 +75,7 @@ from bench.common import (  # noqa: E402
     office_cli,
     office_env,
     password_hash,
+    pct,
     reachable,
     temp_database,
     token_hash,
@@ -377,16 +378,6 @@ def load_sqlite(path: Path, plan: Plan, sample: dict[str, list[int]], seed: int)
 
 
 # ================================================================ measurement (child process)
-
-
-def pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def summary(values: list[float]) -> dict[str, Any]:
