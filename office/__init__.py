@@ -95,9 +95,11 @@ def _init_extensions(app: APIFlask) -> None:
     from office.auth import principal
 
     principal.install(app)
+    from office.audit import services as audit
     from office.push import services as push
 
     push.install()
+    audit.install()
     from office.search import services as search
 
     search.init_app(app)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from office.audit.models import GENESIS_HASH, AuditEvent, AuditHead
 from office.context import Actor
 from office.db import utcnow
 from office.extensions import db
+from office.txqueue import TransactionQueue
 
 
 def _canonical(value: Any) -> Any:
@@ -26,35 +29,22 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def compute_hash(ev: AuditEvent) -> str:
-    payload = {
-        "seq": ev.seq,
-        "created_at": _ts(ev.created_at),
-        "actor_id": ev.actor_id,
-        "actor_name": ev.actor_name,
-        "on_behalf_of_id": ev.on_behalf_of_id,
-        "unit_id": ev.unit_id,
-        "action": ev.action,
-        "object_type": ev.object_type,
-        "object_id": ev.object_id,
-        "ip": ev.ip,
-        "user_agent": ev.user_agent,
-        "details": ev.details,
-        "prev_hash": ev.prev_hash,
-    }
+_HASHED = (
+    "seq", "created_at", "actor_id", "actor_name", "on_behalf_of_id", "unit_id", "action",
+    "object_type", "object_id", "ip", "user_agent", "details", "prev_hash",
+)  # fmt: skip
+
+
+def compute_hash(ev: AuditEvent | Mapping[str, Any]) -> str:
+    """SHA-256 of the event's canonical JSON (a stored row, or one about to be inserted)."""
+    get = ev.get if isinstance(ev, Mapping) else partial(getattr, ev)
+    payload = {k: get(k) for k in _HASHED}
+    payload["created_at"] = _ts(payload["created_at"])
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _locked_head() -> AuditHead:
-    head = db.session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-        db.session.add(head)
-        db.session.flush()
-    return head
+QUEUE = TransactionQueue("audit_pending")
 
 
 def record(
@@ -66,34 +56,68 @@ def record(
     object_id: Any = None,
     unit_id: int | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event in the caller's transaction. Call it last in a service function:
-    the head row stays locked until commit, so appends never fork the chain."""
+) -> None:
+    """Record one event in the caller's transaction. It joins the chain when the transaction
+    commits (:func:`_append`), so the chain's head is locked only for the commit itself and a
+    rolled-back change leaves no event."""
+    session = db.session()
     if obj is not None:
         object_type = object_type or obj.__tablename__.rstrip("s")
-        db.session.flush()
+        if object_id is None and getattr(obj, "id", None) is None:
+            session.flush()
         object_id = object_id if object_id is not None else getattr(obj, "id", None)
-    head = _locked_head()
     user = actor.user
-    ev = AuditEvent(
-        seq=head.seq + 1,
-        created_at=utcnow(),
-        actor_id=user.id if user else None,
-        actor_name=user.name if user else "系统",
-        on_behalf_of_id=actor.on_behalf_of.id if actor.on_behalf_of else None,
-        unit_id=unit_id,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        details=_canonical(details),
-        prev_hash=head.hash,
+    QUEUE.append(
+        session,
+        {
+            "created_at": utcnow(),
+            "actor_id": user.id if user else None,
+            "actor_name": user.name if user else "系统",
+            "on_behalf_of_id": actor.on_behalf_of.id if actor.on_behalf_of else None,
+            "unit_id": unit_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "ip": actor.ip,
+            "user_agent": actor.user_agent,
+            "details": _canonical(details),
+        },
     )
-    ev.hash = compute_hash(ev)
-    db.session.add(ev)
-    head.seq, head.hash = ev.seq, ev.hash
-    return ev
+
+
+def _append(session: Session) -> None:
+    """Chain the transaction's events: flush everything else first, then lock the head, number
+    and hash the events, insert them and move the head (one statement on PostgreSQL)."""
+    if session.in_nested_transaction() or not QUEUE.items(session):
+        return
+    session.flush()
+    rows = QUEUE.take(session)
+    head = AuditHead.__table__
+    found = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).first()
+    if found is None:
+        session.execute(insert(head).values(id=1, seq=0, hash=GENESIS_HASH))
+        seq, prev = 0, GENESIS_HASH
+    else:
+        seq, prev = found
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = compute_hash(row)
+    events = insert(AuditEvent.__table__)
+    move = update(head).where(head.c.id == 1).values(seq=seq, hash=prev)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(move.add_cte(events.values(rows).cte("appended")))
+    else:
+        session.execute(events, rows)
+        session.execute(move)
+
+
+def install() -> None:
+    """Chain queued events at every commit of the process-wide session (once)."""
+    if QUEUE.installed:
+        return
+    QUEUE.install(db.session)
+    event.listen(db.session, "before_commit", _append)
 
 
 @dataclass

@@ -8,7 +8,6 @@ connected to any app process, and also works from the scheduler process.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from office.extensions import db, socketio
+from office.txqueue import TransactionQueue
 
 log = logging.getLogger(__name__)
-_KEY = "push_queue"
+QUEUE = TransactionQueue("push_queue")
 
 
 def user_room(user_id: int) -> str:
@@ -38,22 +38,19 @@ def queue(event_name: str, payload: Payload, user_id: int, session: Session | No
     ``payload`` may be a function, called just before the commit after the session's last
     flush: a row added without a flush of its own (a notification) has its id by then, and
     the rows of one request are inserted together."""
-    s = session or db.session()
-    s.info.setdefault(_KEY, []).append((event_name, payload, user_id))
+    QUEUE.append(session or db.session(), (event_name, payload, user_id))
 
 
 def _resolve(session: Session) -> None:
-    pending = session.info.get(_KEY)
+    pending = QUEUE.items(session)
     if not pending or not any(callable(p) for _, p, _ in pending):
         return
     session.flush()
-    session.info[_KEY] = [(e, p() if callable(p) else p, u) for e, p, u in pending]
+    QUEUE.replace(session, [(e, p() if callable(p) else p, u) for e, p, u in QUEUE.items(session)])
 
 
 def _flush(session: Session) -> None:
-    pending = session.info.pop(_KEY, None)
-    if not pending:
-        return
+    pending = QUEUE.take(session)
     for event_name, payload, user_id in pending:
         try:
             socketio.emit(event_name, payload, to=user_room(user_id))
@@ -62,25 +59,15 @@ def _flush(session: Session) -> None:
 
 
 _installed: list[bool] = []
-_MARKS = "push_queue_marks"
 
 
 def install() -> None:
-    """Hook the process-wide session once (``db.session`` is shared by every app).
-
-    SQLAlchemy fires ``after_commit``/``after_rollback`` for savepoints too
-    (``begin_nested``): releasing a savepoint must not emit (the outer transaction may still
-    roll back), and rolling one back drops only the events queued inside it.
-    """
+    """Hook the process-wide session once (``db.session`` is shared by every app). Releasing
+    a savepoint does not emit (the outer transaction may still roll back)."""
     if _installed:
         return
     _installed.append(True)
-
-    @event.listens_for(db.session, "after_transaction_create")
-    def _mark(session: Session, transaction) -> None:
-        if transaction.nested:  # where this savepoint starts in the queue
-            marks = session.info.setdefault(_MARKS, weakref.WeakKeyDictionary())
-            marks[transaction] = len(session.info.get(_KEY, ()))
+    QUEUE.install(db.session)
 
     @event.listens_for(db.session, "before_commit")
     def _before_commit(session: Session) -> None:
@@ -91,17 +78,3 @@ def install() -> None:
         if session.in_nested_transaction():  # a savepoint was released, not the transaction
             return
         _flush(session)
-
-    @event.listens_for(db.session, "after_transaction_end")
-    def _after_transaction_end(session: Session, transaction) -> None:
-        if transaction.parent is None:  # ended without a commit (close()): nothing to emit
-            session.info.pop(_KEY, None)
-
-    @event.listens_for(db.session, "after_soft_rollback")
-    def _after_soft_rollback(session: Session, previous_transaction) -> None:
-        if previous_transaction.nested:  # back to the savepoint: forget what was queued since
-            mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
-            if mark is not None and _KEY in session.info:
-                del session.info[_KEY][mark:]
-        elif previous_transaction.parent is None:
-            session.info.pop(_KEY, None)

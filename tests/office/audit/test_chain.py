@@ -131,3 +131,58 @@ def test_audit_api_is_admin_only_and_unit_scoped(app, client, org):
     assert client.get("/api/v1/audit/events", headers=staff).status_code == 403
     assert client.get("/api/v1/audit/verify", headers=county_admin).status_code == 403
     assert client.get("/api/v1/audit/verify", headers=admin).get_json()["ok"] is True
+
+
+def _event(i: int) -> None:
+    audit.record(Actor(user=None, system=True), "office:test:event", object_type="t", object_id=i)
+
+
+def test_events_join_the_chain_at_commit_in_order(app, ctx):
+    _event(1)
+    _event(2)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0  # not before the commit
+    db.session.commit()
+    _event(3)
+    db.session.commit()
+    seqs = db.session.execute(select(AuditEvent.seq, AuditEvent.object_id).order_by(AuditEvent.seq)).all()
+    assert [tuple(r) for r in seqs] == [(1, "1"), (2, "2"), (3, "3")]
+    assert audit.verify().ok
+
+
+def test_a_rolled_back_change_leaves_no_event(app, ctx):
+    _event(1)
+    db.session.rollback()
+    _event(2)
+    with db.session.begin_nested():
+        _event(3)
+    nested = db.session.begin_nested()
+    _event(4)
+    nested.rollback()
+    db.session.commit()
+    ids = db.session.scalars(select(AuditEvent.object_id).order_by(AuditEvent.seq)).all()
+    assert ids == ["2", "3"]
+    result = audit.verify()
+    assert result.ok and result.checked == 2
+
+
+def test_concurrent_commits_never_fork_the_chain(app, ctx):
+    """Writers in separate sessions (threads) commit at once: seq stays gap-free and linked."""
+    import threading
+
+    barrier = threading.Barrier(6)
+
+    def writer(k: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            for i in range(5):
+                _event(k * 10 + i)
+                db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result = audit.verify()
+    assert result.ok and result.checked == 30
