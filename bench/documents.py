@@ -42,7 +42,17 @@ from typing import Any
 
 import requests
 
-from bench.common import Server, log, office_cli, office_env, private_redis, reachable, temp_database
+from bench.common import (
+    Server,
+    cpu_seconds,
+    log,
+    machine_cpu,
+    office_cli,
+    office_env,
+    private_redis,
+    reachable,
+    temp_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "documents.json"
@@ -158,6 +168,10 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
                 warm.one_flow()
                 clients = [FlowClient(base, tokens, payload) for _ in range(args.clients)]
                 log(f"{args.clients} clients x {args.duration:.0f} s")
+                workers = server.worker_pids()
+                backends = _backends(db_url)
+                cpu0 = {p: _cpu(p) for p in workers + backends}
+                mach0 = machine_cpu()
                 stop_at = time.monotonic() + args.duration
                 t0 = time.monotonic()
                 threads = [threading.Thread(target=c.run, args=(stop_at,)) for c in clients]
@@ -166,6 +180,9 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
                 for t in threads:
                     t.join()
                 elapsed = time.monotonic() - t0
+                mach1 = machine_cpu()
+                backends = sorted(set(backends) | set(_backends(db_url)))
+                cpu = {p: _cpu(p) - cpu0.get(p, 0.0) for p in workers + backends}
             finally:
                 server.stop()
                 if any(c.errors for c in clients):  # show why, before the directory goes
@@ -178,11 +195,21 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
     for c in clients:
         for k, v in c.latency.items():
             by_label[k].extend(v)
+    per_flow = 1000 / max(flows, 1)
     return {
         "clients": args.clients,
         "workers": args.workers,
         "seconds": round(elapsed, 1),
         "flows": flows,
+        # CPU per complete flow: what throughput would be on an idle machine of the same speed
+        # (throughput alone moves with the neighbours' load on a shared VM). PostgreSQL counts
+        # the backends alive at the start or the end (not overflow connections opened between).
+        "cpu_ms_per_flow": {
+            "app_workers": round(sum(cpu[p] for p in workers) * per_flow, 1),
+            "postgres": round(sum(cpu[p] for p in backends) * per_flow, 1),
+            "machine_busy": round((mach1[0] - mach0[0]) * per_flow, 1),
+        },
+        "machine_busy_share": round((mach1[0] - mach0[0]) / max(mach1[1] - mach0[1], 1e-9), 3),
         "flows_per_s": round(flows / elapsed, 2),
         "actions_per_s": round(actions / elapsed, 1),
         "errors": len(errors),
@@ -193,6 +220,24 @@ def bench_flows(args: argparse.Namespace) -> dict[str, Any]:
             for k, v in by_label.items()
         },
     }
+
+
+def _cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):  # a backend that has gone since
+        return 0.0
+
+
+def _backends(db_url: str) -> list[int]:
+    """PostgreSQL backend pids connected to the benchmark's database (same machine)."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _payload(base: str, tokens: dict[str, str]) -> dict[str, Any]:
@@ -254,6 +299,11 @@ def main() -> None:
         f = results["flows"]
         ok &= f["flows_per_s"] >= 20 and f["errors"] == 0 and f["numbers_unique"]
         print(f"flows: {f['flows_per_s']}/s ({f['actions_per_s']} actions/s), target >= 20/s")
+        c = f["cpu_ms_per_flow"]
+        print(
+            f"CPU per flow: app workers {c['app_workers']} ms, postgres {c['postgres']} ms, "
+            f"whole machine {c['machine_busy']} ms (busy {f['machine_busy_share']:.0%})"
+        )
     if "render" in results:
         r = results["render"]
         ok &= r["renders_per_s"] >= 40

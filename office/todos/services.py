@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import joinedload
 
 from office.audit.services import record
@@ -175,11 +175,17 @@ def _close(t: Todo, status: TodoStatus, by: User | None, notify_sender: bool = T
         return False  # already closed: completing twice is harmless
     t.status, t.done_at, t.done_by_id = status, utcnow(), by.id if by else None
     t.done_by = by
-    _announce(t, "done" if status is TodoStatus.DONE else "cancelled")
-    if notify_sender and status is TodoStatus.DONE and t.sender_id and t.sender_id != (by.id if by else None):
+    _closed(t, by, notify_sender)
+    return True
+
+
+def _closed(t: Todo, by: User | None, notify_sender: bool) -> None:
+    """Tell the owner's side, and the sender if they asked to hear it, that an item closed."""
+    _announce(t, "done" if t.status is TodoStatus.DONE else "cancelled")
+    by_id = by.id if by else None
+    if notify_sender and t.status is TodoStatus.DONE and t.sender_id and t.sender_id != by_id:
         who = by.name if by else "系统"
         notify(t.sender_id, f"已办结：{t.title}", body=f"{who} 已办结", url=t.source_url, kind="done")
-    return True
 
 
 def close_for_source(
@@ -192,16 +198,22 @@ def close_for_source(
     by: User | None = None,
     notify_sender: bool = True,
 ) -> int:
-    """Close a source's pending items (one step, one person, or all): how flows hand on."""
-    stmt = select(Todo).where(
+    """Close a source's pending items (one step, one person, or all): how flows hand on.
+    One ``UPDATE … RETURNING``: a concurrent close of the same item waits for this one and
+    then finds it no longer pending, so each item closes (and is announced) once."""
+    stmt = update(Todo).where(
         Todo.source_type == source_type, Todo.source_id == source_id, Todo.status == TodoStatus.PENDING
     )
     if step is not None:
         stmt = stmt.where(Todo.step == step)
     if user_id is not None:
         stmt = stmt.where(Todo.user_id == user_id)
-    rows = db.session.scalars(stmt.with_for_update(key_share=True))
-    return sum(_close(t, status, by, notify_sender) for t in rows)
+    stmt = stmt.values(status=status, done_at=utcnow(), done_by_id=by.id if by else None).returning(Todo)
+    rows = db.session.scalars(stmt.execution_options(populate_existing=True)).all()
+    for t in rows:
+        t.done_by = by
+        _closed(t, by, notify_sender)
+    return len(rows)
 
 
 def items_for_source(source_type: str, source_id: int, *, step: str | None = None) -> list[Todo]:

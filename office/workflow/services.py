@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from office.context import Actor
-from office.db import utcnow
+from office.db import keep, utcnow
 from office.errors import ServiceError
 from office.extensions import db
 from office.identity import services as identity
 from office.identity.models import Post, PostRole, Unit, User
 from office.todos import services as todos
 from office.todos.models import TodoCategory, TodoStatus, Urgency
+from office.txqueue import TransactionQueue
 from office.workflow.models import (
     FlowAction,
     FlowDefinition,
@@ -101,6 +102,8 @@ def resolver(name: str) -> Callable[[Resolver], Resolver]:
 
 #: ``session.info`` key: instances locked in this session, by subject.
 _LOADED = "workflow.locked"
+#: (instance, action) logged in the current transaction, in order.
+LOGGED = TransactionQueue("workflow.logged")
 
 # ---------------------------------------------------------------- handler resolution
 
@@ -113,14 +116,19 @@ def users_with_role(unit_ids: Iterable[int], role: str, *, children: bool = Fals
         return []
 
     def query(units: list[int]) -> list[int]:
+        # The people themselves, not just their ids: their names go into the to-dos and the
+        # response, and kept in the session they are not loaded again for each.
         stmt = (
-            select(Post.user_id)
+            select(User)
+            .join(Post, Post.user_id == User.id)
             .join(PostRole, PostRole.post_id == Post.id)
-            .join(User, User.id == Post.user_id)
             .where(Post.unit_id.in_(units), PostRole.role == role, User.active.is_(True))
             .order_by(Post.unit_id, Post.sort_order, Post.user_id)
         )
-        return list(dict.fromkeys(db.session.scalars(stmt)))
+        found = list(dict.fromkeys(db.session.scalars(stmt)))
+        for user in found:
+            keep(user)
+        return [u.id for u in found]
 
     found = query(ids)
     if not found and children:
@@ -354,6 +362,7 @@ def _log(
         created_at=utcnow(),
     )
     db.session.add(a)
+    LOGGED.append(db.session(), (inst, a))
     return a
 
 
@@ -439,7 +448,10 @@ def _check_assignable(ids: list[int]) -> None:
     if not ids:
         return
     valid = [i for i in ids if 0 < i < 2**31]  # larger ids name nobody (SQLite cannot bind them)
-    found = set(db.session.scalars(select(User.id).where(User.id.in_(valid), User.active.is_(True))))
+    users = db.session.scalars(select(User).where(User.id.in_(valid), User.active.is_(True))).all()
+    for user in users:
+        keep(user)  # their names go into the to-dos and the response
+    found = {u.id for u in users}
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ServiceError("unknown_user", "办理人不存在或已停用", 422, {"user_ids": unknown}, field="choose")
@@ -464,6 +476,10 @@ def lock(inst_id: int) -> FlowInstance:
 
 
 def _locked(*where: Any) -> FlowInstance | None:
+    # The items come in a second statement, once the lock is held: joined into the locking
+    # query they would be read from the snapshot taken before waiting for the lock (READ
+    # COMMITTED re-reads only the locked row), and a countersign racing another would miss
+    # the other's finished item (tests: test_race_on_a_countersign_postgres).
     inst = db.session.scalar(
         select(FlowInstance)
         .where(*where)
@@ -668,14 +684,7 @@ def _recall_point(user: User, inst: FlowInstance) -> FlowAction | None:
     round has acted since (撤回 is only fair while the next handler has not acted)."""
     if inst.status is not InstanceStatus.RUNNING:
         return None
-    entering = next(
-        (
-            a
-            for a in reversed(inst.actions)
-            if a.details.get("to_round") == inst.round and a.action != "return"
-        ),
-        None,
-    )
+    entering = _entering_action(inst)
     if entering is None or inst.step_index(entering.step_key) >= inst.step_index(inst.current_step):
         return None
     mine = entering.actor_id == user.id or entering.on_behalf_of_id == user.id
@@ -683,10 +692,19 @@ def _recall_point(user: User, inst: FlowInstance) -> FlowAction | None:
         return None
     if any(i.status in (ItemStatus.DONE, ItemStatus.TRANSFERRED) for i in _round_items(inst)):
         return None
-    actions = list(inst.actions)
-    if any(a.action != "skip" for a in actions[actions.index(entering) + 1 :]):
-        return None  # the next handler already did something (加签, 传阅 ...)
     return entering
+
+
+def _entering_action(inst: FlowInstance) -> FlowAction | None:
+    """The action that entered the current round, if only skips came after it (the next
+    handler did nothing yet: no 加签, 传阅 ...). When this transaction logged an action on the
+    locked instance, those are the newest and the flow record need not be loaded."""
+    logged = [a for i, a in LOGGED.items(db.session()) if i is inst]
+    actions = logged if any(a.action != "skip" for a in logged) else inst.actions
+    last = next((a for a in reversed(actions) if a.action != "skip"), None)
+    if last is None or last.action == "return" or last.details.get("to_round") != inst.round:
+        return None
+    return last
 
 
 def can_recall(user: User, inst: FlowInstance) -> bool:

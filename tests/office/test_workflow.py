@@ -513,6 +513,39 @@ def test_recall_by_the_last_actor_while_the_next_has_not_acted(case):
     assert error(exc) == (409, "cannot_recall")
 
 
+def test_recall_right_after_an_action_matches_the_flow_record(app, case):
+    """In the transaction that acted, 撤回 is decided from the actions it logged; the answer
+    must equal the one read from the whole flow record, for everyone, after every kind of
+    action (submit, an optional step skipped, a countersign part, 加签, 退回, 撤回, 转办)."""
+    script = [
+        ("starter", "submit", {}, True),
+        ("g1", "submit", {}, True),  # 指定办理 skipped: nobody chosen
+        ("s1", "submit", {}, False),  # one part of the countersign: the step stays
+        ("s2", "add_handlers", {"user_ids": None}, False),
+        ("s2", "send_back", {"opinion": "退回重办"}, False),
+        ("g1", "submit", {}, True),  # sent back to the one who handled 抢办
+        ("g1", "recall", {}, False),
+        ("g1", "transfer", {"to_user": None}, False),
+    ]
+    for who, fn, kw, may_recall in script:
+        kw = dict(kw)
+        if "user_ids" in kw:
+            kw["user_ids"] = [case.uid("x")]
+        if "to_user" in kw:
+            kw["to_user"] = case.uid("y")
+        with app.app_context():
+            inst = flow.lock(case.inst_id)
+            getattr(flow, fn)(Actor(user=db.session.get(User, case.uid(who))), inst, case.subject, **kw)
+            people = {n: db.session.get(User, p.id) for n, p in case.people.items()}
+            fast = {n: flow.can_recall(u, inst) for n, u in people.items()}
+            flow.LOGGED.take(db.session())
+            db.session.expire(inst, ["actions"])
+            slow = {n: flow.can_recall(u, inst) for n, u in people.items()}
+            assert fast == slow, (who, fn)
+            assert fast[who] is may_recall, (who, fn)
+            db.session.commit()
+
+
 def test_recall_is_409_once_the_next_has_added_a_handler(case):
     case.to("grab")
     case.act("g1", "submit")
