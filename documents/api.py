@@ -53,8 +53,11 @@ def list_documents(query):
 def create_document(body):
     unit_id = body.get("drafter_unit_id")
     doc = services.create_document(current_actor(), schemas.to_service(body), drafter_unit_id=unit_id)
+    # Described from the objects just written, before the commit expires them (the drafter
+    # may read their own draft); sent only if the commit succeeds.
+    data = schemas.document_json(doc, g.user)
     db.session.commit()
-    return _doc(doc.id), 201
+    return data, 201
 
 
 @bp.post("/documents/import")

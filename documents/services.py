@@ -41,7 +41,7 @@ from documents.models import (
 )
 from office.audit.services import record
 from office.context import Actor
-from office.db import dialect_insert, keep, utcnow
+from office.db import by_ids, dialect_insert, keep, utcnow
 from office.errors import NotFound, ServiceError
 from office.extensions import db
 from office.files import services as files
@@ -188,14 +188,14 @@ def units_by_id(ids: list[int]) -> dict[int, Unit]:
     ids = valid_ids(ids)
     if not ids:
         return {}
-    return {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_(ids)))}
+    return by_ids(Unit, ids)
 
 
 def users_by_id(ids: list[int]) -> dict[int, User]:
     ids = valid_ids(ids)
     if not ids:
         return {}
-    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    return by_ids(User, ids)
 
 
 def issuer_names(doc: Document) -> list[str]:
@@ -948,26 +948,26 @@ def _distribute(doc: Document, actor: Actor, inst: FlowInstance) -> list[dict[st
     if inst.current_step != "distribute" or (me and flow.my_item(me, inst) is None):
         raise ServiceError("not_your_turn", "当前不是您分发", 409)
     existing = {r.unit_id for r in doc.incoming}
-    created = []
     targets = [(u, "main") for u in doc.main_unit_ids] + [(u, "cc") for u in doc.cc_unit_ids]
     units = units_by_id([u for u, _ in targets])
+    roles: dict[int, str] = {}
     for unit_id, role in targets:
-        if unit_id in existing or unit_id not in units:
-            continue
-        rec = IncomingDocument(
+        if unit_id not in existing and unit_id in units:
+            roles.setdefault(unit_id, role)
+    records = [
+        IncomingDocument(
             document=doc, unit_id=unit_id, role=role, status=IncomingStatus.PENDING, created_at=utcnow()
         )
-        db.session.add(rec)
-        db.session.flush()
-        flow.start(
-            actor,
-            "incoming",
-            units[unit_id],
-            incoming_subject(rec),
-            first_handlers=_sign_for_handlers(units[unit_id]),
-        )
-        created.append({"unit_id": unit_id, "unit": units[unit_id].name, "role": role, "incoming_id": rec.id})
-    return created
+        for unit_id, role in roles.items()
+    ]
+    db.session.add_all(records)
+    db.session.flush()  # one batched insert; the flows need the records' ids
+    starts = [(units[r.unit_id], incoming_subject(r), _sign_for_handlers(units[r.unit_id])) for r in records]
+    flow.start_many(actor, "incoming", starts)
+    return [
+        {"unit_id": r.unit_id, "unit": units[r.unit_id].name, "role": roles[r.unit_id], "incoming_id": r.id}
+        for r in records
+    ]
 
 
 def _sign_for_handlers(unit: Unit) -> list[int]:

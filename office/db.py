@@ -64,6 +64,30 @@ def keep(obj: Any) -> None:
     db.session.info.setdefault("kept", []).append(obj)
 
 
+def by_ids(entity: Any, ids: list[int]) -> dict[int, Any]:
+    """Rows by primary key, kept for the session: those the session already holds (loaded and
+    not expired) come from its identity map, the rest in one query. Several parts of a request
+    ask for the same people and units (validation, handlers, the response)."""
+    from sqlalchemy import inspect, select
+    from sqlalchemy.orm.util import identity_key
+
+    from office.extensions import db
+
+    session = db.session()
+    found: dict[int, Any] = {}
+    for i in dict.fromkeys(ids):
+        obj = session.identity_map.get(identity_key(entity, i))
+        if obj is not None and not inspect(obj).expired_attributes:
+            found[i] = obj
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        for obj in session.scalars(select(entity).where(among(inspect(entity).primary_key[0], missing))):
+            found[obj.id] = obj
+    kept = session.info.setdefault("kept", [])
+    kept.extend(found.values())
+    return found
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from office.context import Actor
-from office.db import keep, utcnow
+from office.db import by_ids, keep, utcnow
 from office.errors import ServiceError
 from office.extensions import db
 from office.identity import services as identity
@@ -448,10 +448,8 @@ def _check_assignable(ids: list[int]) -> None:
     if not ids:
         return
     valid = [i for i in ids if 0 < i < 2**31]  # larger ids name nobody (SQLite cannot bind them)
-    users = db.session.scalars(select(User).where(User.id.in_(valid), User.active.is_(True))).all()
-    for user in users:
-        keep(user)  # their names go into the to-dos and the response
-    found = {u.id for u in users}
+    # Kept: their names go into the to-dos and the response.
+    found = {i for i, u in by_ids(User, valid).items() if u.active}
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ServiceError("unknown_user", "办理人不存在或已停用", 422, {"user_ids": unknown}, field="choose")
@@ -541,6 +539,27 @@ def start(
     first_handlers: list[int] | None = None,
 ) -> FlowInstance:
     """Start a flow for a subject at its first step (the starter's own by default)."""
+    return start_many(actor, code, [(unit, subject, first_handlers)])[0]
+
+
+def start_many(
+    actor: Actor, code: str, starts: list[tuple[Unit, Subject, list[int] | None]]
+) -> list[FlowInstance]:
+    """Start several flows of one kind at once (分发 to many units): every instance, action and
+    item is written before the first to-do opens, so each table gets one batched insert."""
+    begun = []
+    with db.session.no_autoflush:
+        for unit, subject, first_handlers in starts:
+            inst = _begin(actor, code, unit, subject)
+            handlers = first_handlers or ([actor.effective.id] if actor.effective else None)
+            begun.append((inst, subject, _enter(inst, 0, subject, actor, handlers=handlers)))
+    for inst, subject, pending in begun:
+        _open_items(inst, pending, subject, actor)
+    db.session.flush()
+    return [inst for inst, _, _ in begun]
+
+
+def _begin(actor: Actor, code: str, unit: Unit, subject: Subject) -> FlowInstance:
     definition, steps = definition_for(code, unit)
     starter = actor.effective
     inst = FlowInstance(
@@ -559,9 +578,6 @@ def start(
     )
     db.session.add(inst)
     _log(inst, actor, "start", step_key=steps[0]["key"])
-    handlers = first_handlers or ([starter.id] if starter else None)
-    _open_items(inst, _enter(inst, 0, subject, actor, handlers=handlers), subject, actor)
-    db.session.flush()
     return inst
 
 
@@ -924,8 +940,7 @@ def next_step_preview(inst: FlowInstance, subject: Subject) -> dict[str, Any] | 
         return None
     step = inst.steps[idx]
     defaults = resolve_handlers(step, subject, None)
-    users = db.session.scalars(select(User).where(User.id.in_(defaults))).all() if defaults else []
-    by_id = {u.id: u for u in users}
+    by_id = by_ids(User, defaults)
     return {
         "key": step["key"],
         "name": step["name"],
