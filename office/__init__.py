@@ -97,9 +97,11 @@ def _init_extensions(app: APIFlask) -> None:
     principal.install(app)
     from office.audit import services as audit
     from office.push import services as push
+    from office.workflow import services as workflow
 
     push.install()
     audit.install()
+    workflow.install()
     from office.search import services as search
 
     search.init_app(app)

@@ -104,6 +104,15 @@ def resolver(name: str) -> Callable[[Resolver], Resolver]:
 _LOADED = "workflow.locked"
 #: (instance, action) logged in the current transaction, in order.
 LOGGED = TransactionQueue("workflow.logged")
+#: Instances locked in the current transaction.
+LOCKED = TransactionQueue("workflow.locked_now")
+
+
+def install() -> None:
+    """Scope the per-transaction registries to the process-wide session's transactions."""
+    LOGGED.install(db.session)
+    LOCKED.install(db.session)
+
 
 # ---------------------------------------------------------------- handler resolution
 
@@ -461,13 +470,15 @@ def _round_items(inst: FlowInstance, round_: int | None = None) -> list[WorkItem
 
 
 def lock_subject(subject_type: str, subject_id: int) -> FlowInstance | None:
-    """Load and lock a subject's instance with its work items, in two statements."""
-    return _locked(FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id)
+    """Load and lock a subject's instance with its work items, in two statements (none when
+    this transaction holds it already)."""
+    held = _held(lambda i: i.subject_type == subject_type and i.subject_id == subject_id)
+    return held or _locked(FlowInstance.subject_type == subject_type, FlowInstance.subject_id == subject_id)
 
 
 def lock(inst_id: int) -> FlowInstance:
     """Load and lock the instance row (SQLite: the write transaction already serialises)."""
-    inst = _locked(FlowInstance.id == inst_id)
+    inst = _held(lambda i: i.id == inst_id) or _locked(FlowInstance.id == inst_id)
     if inst is None:
         raise ServiceError("not_found", "流程不存在", 404)
     return inst
@@ -489,7 +500,14 @@ def _locked(*where: Any) -> FlowInstance | None:
         # Kept for the rest of the request: the response and the module ask for it again, and
         # the identity map's weak references alone would let it be collected and reloaded.
         db.session.info.setdefault(_LOADED, {})[(inst.subject_type, inst.subject_id)] = inst
+        LOCKED.append(db.session(), inst)
     return inst
+
+
+def _held(match: Callable[[FlowInstance], bool]) -> FlowInstance | None:
+    """An instance this transaction has locked: the lock holds until the commit, and what the
+    session has in memory is the latest state (nobody else can change it meanwhile)."""
+    return next((i for i in LOCKED.items(db.session()) if match(i)), None)
 
 
 def my_item(user: User, inst: FlowInstance) -> tuple[WorkItem, User | None] | None:

@@ -1015,3 +1015,34 @@ def test_race_on_a_countersign_sqlite(app, team):
 
 def test_instance_status_enum_is_closed(case):
     assert {s.value for s in InstanceStatus} == {"running", "done", "cancelled"}
+
+
+def test_an_instance_is_locked_once_per_transaction(app, case):
+    """Locking again in the same transaction reuses the held instance (no statement); after
+    the commit the next lock reads and locks afresh, and a rollback forgets it too."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        seen: list[str] = []
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def _count(conn, cursor, statement, *args) -> None:
+            seen.append(statement)
+
+        try:
+            inst = flow.lock(case.inst_id)
+            n = len(seen)
+            assert n >= 2  # the instance, then its items
+            assert flow.lock(case.inst_id) is inst
+            assert flow.lock_subject(SUBJECT_TYPE, case.subject.id) is inst
+            assert len(seen) == n
+            db.session.commit()
+            flow.lock(case.inst_id)
+            assert len(seen) > n
+            m = len(seen)
+            db.session.rollback()
+            flow.lock_subject(SUBJECT_TYPE, case.subject.id)
+            assert len(seen) > m
+            db.session.rollback()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", _count)
