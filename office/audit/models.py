@@ -48,8 +48,9 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """The single row holding the chain's tip. Writers lock it (SELECT ... FOR UPDATE), which
-    serialises appends, and it lets `audit verify` notice a removed last event."""
+    """The single row holding the chain's tip. A committing transaction locks it (SELECT ...
+    FOR UPDATE) just before its COMMIT to chain its events, which serialises appends for that
+    moment only, and it lets `audit verify` notice a removed last event."""
 
     __tablename__ = "audit_head"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
