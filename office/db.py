@@ -55,19 +55,20 @@ def among(column: Any, ids: list[int]) -> Any:
     return column.in_(ids)
 
 
-def keep(obj: Any) -> None:
-    """Hold a loaded object for the rest of the session. The identity map keeps only weak
+def keep(*objs: Any) -> None:
+    """Hold loaded objects for the rest of the session. The identity map keeps only weak
     references, so a clean object a service loaded can be collected before the view builds
     its response, and would then be loaded again."""
     from office.extensions import db
 
-    db.session.info.setdefault("kept", []).append(obj)
+    db.session.info.setdefault("kept", []).extend(objs)
 
 
 def by_ids(entity: Any, ids: list[int]) -> dict[int, Any]:
-    """Rows by primary key, kept for the session: those the session already holds (loaded and
-    not expired) come from its identity map, the rest in one query. Several parts of a request
-    ask for the same people and units (validation, handlers, the response)."""
+    """Rows of an entity with an integer ``id`` primary key, kept for the session: those the
+    session already holds (loaded and not expired) come from its identity map, the rest in one
+    query. Several parts of a request ask for the same people and units (validation, handlers,
+    the response)."""
     from sqlalchemy import inspect, select
     from sqlalchemy.orm.util import identity_key
 
@@ -81,10 +82,9 @@ def by_ids(entity: Any, ids: list[int]) -> dict[int, Any]:
             found[i] = obj
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
-        for obj in session.scalars(select(entity).where(among(inspect(entity).primary_key[0], missing))):
+        for obj in session.scalars(select(entity).where(among(entity.id, missing))):
             found[obj.id] = obj
-    kept = session.info.setdefault("kept", [])
-    kept.extend(found.values())
+    keep(*found.values())
     return found
 
 

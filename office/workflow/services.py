@@ -135,8 +135,7 @@ def users_with_role(unit_ids: Iterable[int], role: str, *, children: bool = Fals
             .order_by(Post.unit_id, Post.sort_order, Post.user_id)
         )
         found = list(dict.fromkeys(db.session.scalars(stmt)))
-        for user in found:
-            keep(user)
+        keep(*found)
         return [u.id for u in found]
 
     found = query(ids)
