@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -10,7 +11,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from office.audit.models import GENESIS_HASH, AuditEvent, AuditHead
@@ -103,13 +104,26 @@ def _append(session: Session) -> None:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = compute_hash(row)
-    events = insert(AuditEvent.__table__)
-    move = update(head).where(head.c.id == 1).values(seq=seq, hash=prev)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(move.add_cte(events.values(rows).cte("appended")))
+    if len(rows) == 1 and session.get_bind().dialect.name == "postgresql":
+        params = {f"ev_{k}": v for k, v in rows[0].items()}
+        session.execute(_append_one(tuple(rows[0])), params | {"head_seq": seq, "head_hash": prev})
     else:
-        session.execute(events, rows)
-        session.execute(move)
+        session.execute(insert(AuditEvent.__table__), rows)
+        session.execute(update(head).where(head.c.id == 1).values(seq=seq, hash=prev))
+
+
+@functools.cache
+def _append_one(columns: tuple[str, ...]) -> Any:
+    """``WITH appended AS (INSERT one event) UPDATE audit_head``: one statement, built once.
+    Bound parameters keep it in SQLAlchemy's statement cache (a multi-row VALUES never is)."""
+    events, head = AuditEvent.__table__, AuditHead.__table__
+    row = {c: bindparam(f"ev_{c}", type_=events.c[c].type) for c in columns}
+    return (
+        update(head)
+        .where(head.c.id == 1)
+        .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+        .add_cte(insert(events).values(row).cte("appended"))
+    )
 
 
 def install() -> None:
