@@ -23,6 +23,7 @@ from office.auth.guard import api_login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.web.forms import zh
 from office.workflow import services as flow
 
@@ -83,7 +84,7 @@ def import_document():
     for key in ("main_unit_ids", "cc_unit_ids", "signer_ids"):
         values = request.form.getlist(key)
         if values:
-            defaults[key] = [int(v) for v in values if v.isascii() and v.isdigit()]
+            defaults[key] = [n for v in values if (n := bounded_int(v)) is not None]
     doc = services.import_new(current_actor(), upload.read(), upload.filename or "", defaults)
     db.session.commit()
     return _doc(doc.id), 201
@@ -297,7 +298,10 @@ def _definition_json(code: str, unit_id: int | None):
 def get_flow(code: str):
     if code not in flow.FLOWS:
         raise ServiceError("unknown_flow", "流程不存在", 404)
-    unit_id = request.args.get("unit_id", type=int)
+    raw = request.args.get("unit_id")
+    unit_id = bounded_int(raw)
+    if raw and unit_id is None:  # not an id any unit can have
+        raise ServiceError("not_found", "单位不存在或无权访问", 404)
     return _definition_json(code, unit_id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import Date, Dict, Integer, List, String
+from apiflask.fields import Date, Dict, List, String
 from apiflask.validators import Length, OneOf, Range
 
 from documents import services
@@ -25,6 +25,7 @@ from documents.models import (
     SecretLevel,
 )
 from office.api import PageQuery
+from office.fields import DbInt
 from office.identity.models import User
 from office.workflow import services as flow
 from seals import services as seals
@@ -45,12 +46,12 @@ class DocumentIn(Schema):
     doc_type = String(load_default="notice", validate=OneOf(DOC_TYPES))
     direction = String(load_default="down", validate=OneOf(DIRECTIONS))
     body = String(load_default="", validate=Length(max=200_000))
-    main_unit_ids = List(Integer(), load_default=list, validate=Length(max=500))
-    cc_unit_ids = List(Integer(), load_default=list, validate=Length(max=500))
+    main_unit_ids = List(DbInt(), load_default=list, validate=Length(max=500))
+    cc_unit_ids = List(DbInt(), load_default=list, validate=Length(max=500))
     main_text = String(load_default="", validate=Length(max=500))
     cc_text = String(load_default="", validate=Length(max=500))
-    signer_ids = List(Integer(), load_default=list, validate=Length(max=10))
-    joint_unit_ids = List(Integer(), load_default=list, validate=Length(max=10))
+    signer_ids = List(DbInt(), load_default=list, validate=Length(max=10))
+    joint_unit_ids = List(DbInt(), load_default=list, validate=Length(max=10))
     secret_level = String(load_default="none", validate=OneOf(SECRET_LEVELS))
     secret_period = String(load_default="", validate=Length(max=20))
     urgency = String(load_default="normal", validate=OneOf(URGENCIES))
@@ -60,7 +61,7 @@ class DocumentIn(Schema):
     issuer_mark = String(load_default="", validate=Length(max=200))
     doc_code = String(load_default="", validate=Length(max=20))
     printer = String(load_default="", validate=Length(max=100))
-    drafter_unit_id = Integer(load_default=None, allow_none=True)
+    drafter_unit_id = DbInt(load_default=None, allow_none=True)
 
 
 class DocumentPatch(Schema):
@@ -70,12 +71,12 @@ class DocumentPatch(Schema):
     doc_type = String(validate=OneOf(DOC_TYPES))
     direction = String(validate=OneOf(DIRECTIONS))
     body = String(validate=Length(max=200_000))
-    main_unit_ids = List(Integer(), validate=Length(max=500))
-    cc_unit_ids = List(Integer(), validate=Length(max=500))
+    main_unit_ids = List(DbInt(), validate=Length(max=500))
+    cc_unit_ids = List(DbInt(), validate=Length(max=500))
     main_text = String(validate=Length(max=500))
     cc_text = String(validate=Length(max=500))
-    signer_ids = List(Integer(), validate=Length(max=10))
-    joint_unit_ids = List(Integer(), validate=Length(max=10))
+    signer_ids = List(DbInt(), validate=Length(max=10))
+    joint_unit_ids = List(DbInt(), validate=Length(max=10))
     secret_level = String(validate=OneOf(SECRET_LEVELS))
     secret_period = String(validate=Length(max=20))
     urgency = String(validate=OneOf(URGENCIES))
@@ -101,13 +102,13 @@ class ActionIn(Schema):
 
     opinion = String(load_default="", validate=Length(max=2000))
     #: Handlers of the next step (when it takes a choice).
-    choose = List(Integer(), load_default=list, validate=Length(max=50))
+    choose = List(DbInt(), load_default=list, validate=Length(max=50))
     to_step = String(load_default=None, allow_none=True, validate=Length(1, 40))
-    to_user = Integer(load_default=None, allow_none=True)
-    user_ids = List(Integer(), load_default=list, validate=Length(max=50))
-    readers = List(Integer(), load_default=list, validate=Length(max=200))
-    lead_handler = Integer(load_default=None, allow_none=True)
-    co_handlers = List(Integer(), load_default=list, validate=Length(max=50))
+    to_user = DbInt(load_default=None, allow_none=True)
+    user_ids = List(DbInt(), load_default=list, validate=Length(max=50))
+    readers = List(DbInt(), load_default=list, validate=Length(max=200))
+    lead_handler = DbInt(load_default=None, allow_none=True)
+    co_handlers = List(DbInt(), load_default=list, validate=Length(max=50))
     deadline = Date(load_default=None, allow_none=True)
     #: 用印: the keeper's second factor (the TOTP code when they use one, else the password).
     password = String(load_default=None, allow_none=True, validate=Length(max=200))
@@ -127,8 +128,8 @@ class IncomingQuery(PageQuery):
 
 
 class DiffQuery(Schema):
-    from_ = Integer(data_key="from", required=True, validate=Range(min=1))
-    to = Integer(required=True, validate=Range(min=1))
+    from_ = DbInt(data_key="from", required=True, validate=Range(min=1))
+    to = DbInt(required=True, validate=Range(min=1))
 
 
 class FlowIn(Schema):

@@ -35,6 +35,7 @@ from office.auth.guard import login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.identity import access
 from office.identity import services as identity
 from office.identity.models import Role, Unit, UnitKind, User
@@ -132,13 +133,11 @@ def doc_date(value: str | None) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-def _int(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else None
+_int = bounded_int
 
 
 def _ints(name: str) -> list[int]:
-    return list(dict.fromkeys(int(v) for v in request.form.getlist(name) if v.strip().isdigit()))
+    return list(dict.fromkeys(n for v in request.form.getlist(name) if (n := bounded_int(v)) is not None))
 
 
 def _page_no() -> int:

@@ -34,6 +34,9 @@ def create_app(config: dict[str, Any] | None = None) -> APIFlask:
         static_url_path="/static",
     )
     app.config.from_mapping(settings)
+    from office.fields import DbIntConverter
+
+    app.url_map.converters["int"] = DbIntConverter  # before any route: ids the database can hold
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  (Chinese stays readable)
     app.security_schemes = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     if app.config["TRUST_PROXY"]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Integer
 from apiflask.validators import Range
 
 from office.auth.guard import check_api_csrf
 from office.extensions import csrf
+from office.fields import DbInt
 
 API_PREFIX = "/api/v1"
 
@@ -24,8 +24,8 @@ def make_api_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
 
 
 class PageQuery(Schema):
-    page = Integer(load_default=1, validate=Range(min=1, max=100000))
-    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
+    page = DbInt(load_default=1, validate=Range(min=1, max=100000))
+    per_page = DbInt(load_default=20, validate=Range(min=1, max=100))
 
 
 def page_body(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 DEFAULT_MESSAGES = {
@@ -108,6 +109,15 @@ def register_error_handlers(app: Flask) -> None:
         if status == 429:
             message = f"操作过于频繁，请稍后再试（{err.description}）"
         return _respond(status, code, message, {}, headers)
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def _value_out_of_range(err: Exception):
+        """The last line behind the schemas (``office.fields``): a value the database cannot
+        hold (SQLSTATE class 22, or SQLite's integer overflow) is the caller's bad input.
+        Logged, so the field that let it through gets its own check."""
+        app.logger.warning("value rejected by the database on %s: %s", request.path, err)
+        return _respond(422, "value_out_of_range", "输入的数值超出范围或格式不符", {})
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

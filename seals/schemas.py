@@ -5,23 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema
-from marshmallow.fields import DateTime, Integer, List, String
+from marshmallow.fields import DateTime, List, String
 from marshmallow.validate import Length, OneOf
 
 from office.api import PageQuery
+from office.fields import DbInt
 from seals.models import KIND_LABELS, STATUS_LABELS, RequestStatus, Seal, SealKind, SealStatus
 
 
 class SealIn(Schema):
-    unit_id = Integer(required=True)
+    unit_id = DbInt(required=True)
     kind = String(load_default=SealKind.OFFICIAL.value, validate=OneOf([k.value for k in SealKind]))
     name = String(load_default=None, allow_none=True, validate=Length(1, 30))
     label = String(load_default=None, allow_none=True, validate=Length(max=8))
-    keeper_ids = List(Integer(), load_default=None, allow_none=True, validate=Length(max=20))
+    keeper_ids = List(DbInt(), load_default=None, allow_none=True, validate=Length(max=20))
 
 
 class KeepersIn(Schema):
-    keeper_ids = List(Integer(), required=True, validate=Length(1, 20))
+    keeper_ids = List(DbInt(), required=True, validate=Length(1, 20))
 
 
 class StatusIn(Schema):
@@ -29,13 +30,13 @@ class StatusIn(Schema):
 
 
 class SealQuery(Schema):
-    unit_id = Integer(load_default=None)
+    unit_id = DbInt(load_default=None)
     status = String(load_default=None, validate=OneOf([s.value for s in SealStatus]))
 
 
 class RequestQuery(PageQuery):
     status = String(load_default=None, validate=OneOf([s.value for s in RequestStatus]))
-    seal_id = Integer(load_default=None)
+    seal_id = DbInt(load_default=None)
     since = DateTime(load_default=None)
     until = DateTime(load_default=None)
     q = String(load_default=None, validate=Length(1, 50))

@@ -22,6 +22,7 @@ from office.auth.guard import login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.identity import access
 from office.identity import services as identity
 from office.identity.models import Unit
@@ -48,15 +49,11 @@ FAILED_CHECKS = {
 }
 
 
-def _int(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+_int = bounded_int
 
 
 def _ints(name: str) -> list[int]:
-    return list(
-        dict.fromkeys(int(v) for v in request.form.getlist(name) if v.strip().isdigit() and len(v) < 10)
-    )
+    return list(dict.fromkeys(n for v in request.form.getlist(name) if (n := bounded_int(v)) is not None))
 
 
 def _fail(err: ServiceError) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apiflask.fields import AwareDateTime, Integer, String
+from apiflask.fields import AwareDateTime, String
 from apiflask.validators import Length
 from flask import g
 
@@ -10,6 +10,7 @@ from office.api import PageQuery, make_api_blueprint, page_body
 from office.audit import queries, services
 from office.auth.guard import api_login_required
 from office.errors import Forbidden
+from office.fields import DbInt
 from office.identity.access import is_admin
 
 bp = make_api_blueprint("audit_api", __name__, tag="审计")
@@ -17,7 +18,7 @@ bp = make_api_blueprint("audit_api", __name__, tag="审计")
 
 class EventQuery(PageQuery):
     action = String(validate=Length(max=80))
-    actor_id = Integer()
+    actor_id = DbInt()
     object_type = String(validate=Length(max=40))
     object_id = String(validate=Length(max=64))
     since = AwareDateTime()

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, g, render_template, request
 
 from office.audit import queries, services
 from office.auth.guard import login_required
+from office.fields import bounded_int
 from office.identity.access import is_admin, managed_paths
 
 bp = Blueprint("audit", __name__, template_folder="templates")
@@ -27,7 +28,7 @@ def _day(raw: str | None) -> datetime | None:
 def events():
     if not managed_paths(g.user):
         abort(404)
-    page_no = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
+    page_no = bounded_int(request.args.get("page")) or 1
     until = _day(request.args.get("until"))
     filters = {
         "action": (request.args.get("action") or "").strip()[:80] or None,

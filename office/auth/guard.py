@@ -16,6 +16,7 @@ from office.auth.services import resolve_principal
 from office.db import write_intent
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.identity.models import User
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -66,7 +67,8 @@ def load_identity() -> None:
 def _set_on_behalf_of(raw: str) -> None:
     from office.identity.services import can_act_for
 
-    principal = db.session.get(User, int(raw)) if raw.isdigit() else None
+    user_id = bounded_int(raw)
+    principal = db.session.get(User, user_id) if user_id is not None else None
     if principal is None or not can_act_for(g.user, principal):
         raise ServiceError("cannot_act_for", "您无权代该人员办理", 403)
     g.on_behalf_of = principal

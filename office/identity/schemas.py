@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, Nested, String
+from apiflask.fields import AwareDateTime, Boolean, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from office.api import PageQuery
+from office.fields import DbInt
 from office.identity.models import Post, Role, Unit, UnitKind, User
 
 ROLE_CODES = [r.value for r in Role]
@@ -16,45 +17,45 @@ UNIT_KINDS = [k.value for k in UnitKind]
 
 
 class UnitRef(Schema):
-    id = Integer()
+    id = DbInt()
     name = String()
 
 
 class UnitOut(Schema):
-    id = Integer()
+    id = DbInt()
     name = String()
     short_name = String(allow_none=True)
     kind = String()
-    parent_id = Integer(allow_none=True)
-    depth = Integer()
-    sort_order = Integer()
+    parent_id = DbInt(allow_none=True)
+    depth = DbInt()
+    sort_order = DbInt()
     active = Boolean()
 
 
 class UnitIn(Schema):
     name = String(required=True, validate=Length(1, 100))
     kind = String(required=True, validate=OneOf(UNIT_KINDS))
-    parent_id = Integer(allow_none=True, load_default=None)
+    parent_id = DbInt(allow_none=True, load_default=None)
     short_name = String(allow_none=True, load_default=None, validate=Length(max=20))
-    sort_order = Integer(load_default=0, validate=Range(-100000, 100000))
+    sort_order = DbInt(load_default=0, validate=Range(-100000, 100000))
 
 
 class UnitPatch(Schema):
     name = String(validate=Length(1, 100))
     kind = String(validate=OneOf(UNIT_KINDS))
-    parent_id = Integer()
+    parent_id = DbInt()
     short_name = String(allow_none=True, validate=Length(max=20))
-    sort_order = Integer(validate=Range(-100000, 100000))
+    sort_order = DbInt(validate=Range(-100000, 100000))
     active = Boolean()
 
 
 class UnitQuery(Schema):
-    parent_id = Integer()
+    parent_id = DbInt()
     q = String(validate=Length(max=50))
 
 
 class PostOut(Schema):
-    id = Integer()
+    id = DbInt()
     unit = Nested(UnitRef)
     title = String()
     roles = List(String())
@@ -62,7 +63,7 @@ class PostOut(Schema):
 
 
 class UserOut(Schema):
-    id = Integer()
+    id = DbInt()
     username = String()
     name = String()
     mobile = String(allow_none=True)
@@ -73,7 +74,7 @@ class UserOut(Schema):
 
 
 class PostIn(Schema):
-    unit_id = Integer(required=True)
+    unit_id = DbInt(required=True)
     title = String(required=True, validate=Length(1, 50))
     roles = List(String(validate=OneOf(ROLE_CODES)), load_default=list)
 
@@ -105,7 +106,7 @@ class PasswordReset(Schema):
 
 
 class UserQuery(PageQuery):
-    unit_id = Integer()
+    unit_id = DbInt()
     role = String(validate=OneOf(ROLE_CODES))
     q = String(validate=Length(max=50))
     include_subunits = Boolean(load_default=False)
@@ -113,21 +114,21 @@ class UserQuery(PageQuery):
 
 class UserPage(Schema):
     items = List(Nested(UserOut))
-    total = Integer()
-    page = Integer()
-    per_page = Integer()
+    total = DbInt()
+    page = DbInt()
+    per_page = DbInt()
 
 
 class DelegationIn(Schema):
-    delegate_id = Integer(required=True)
+    delegate_id = DbInt(required=True)
     starts_at = AwareDateTime(required=True)
     ends_at = AwareDateTime(required=True)
     reason = String(load_default="", validate=Length(max=200))
-    delegator_id = Integer(load_default=None, allow_none=True)
+    delegator_id = DbInt(load_default=None, allow_none=True)
 
 
 class DelegationOut(Schema):
-    id = Integer()
+    id = DbInt()
     delegator = Nested(UnitRef)
     delegate = Nested(UnitRef)
     starts_at = AwareDateTime()
@@ -138,8 +139,8 @@ class DelegationOut(Schema):
 
 
 class SecretaryIn(Schema):
-    secretary_id = Integer(required=True)
-    leader_id = Integer(required=True)
+    secretary_id = DbInt(required=True)
+    leader_id = DbInt(required=True)
 
 
 def unit_ref(unit: Unit | None) -> dict[str, Any] | None:

@@ -437,8 +437,10 @@ def update_post(actor: Actor, user_id: int, post_id: int, **changes: Any) -> Pos
     me = _need(actor)
     user, post = _get_post(me, user_id, post_id)
     before = _post_summary(post)
-    if changes.get("title"):
-        post.title = changes["title"].strip()
+    if title := (changes.get("title") or "").strip():
+        if any(p.id != post.id and p.unit_id == post.unit_id and p.title == title for p in user.posts):
+            raise ServiceError("post_exists", "该人员在此机构已有同名职务", 409, field="title")
+        post.title = title
     if changes.get("roles") is not None:
         roles = _grantable(me, post.unit, changes["roles"])
         if Role.ADMIN in {r.role for r in post.roles} and Role.ADMIN not in roles and not access.is_admin(me):

@@ -8,6 +8,7 @@ from office.auth.guard import login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.identity import access, services
 from office.identity.schemas import DelegationIn, PostIn, UnitIn, UnitPatch, UserIn, UserPatch
 from office.web.forms import parse_form, service_errors
@@ -16,8 +17,7 @@ bp = Blueprint("identity", __name__, template_folder="templates")
 
 
 def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    return bounded_int(request.args.get(name))
 
 
 @bp.get("/directory")
@@ -242,21 +242,21 @@ def _user_action(user_id: int, action: str | None) -> dict[str, list[str]]:
             return errors
         services.add_post(actor, user_id, data)
     elif action == "update_post":
-        post_id = int(form.get("post_id", "0") or 0)
+        post_id = bounded_int(form.get("post_id")) or 0
         services.update_post(
             actor, user_id, post_id, title=form.get("title") or None, roles=form.getlist("roles")
         )
     elif action == "primary_post":
-        services.update_post(actor, user_id, int(form.get("post_id", "0") or 0), is_primary=True)
+        services.update_post(actor, user_id, bounded_int(form.get("post_id")) or 0, is_primary=True)
     elif action == "remove_post":
-        services.remove_post(actor, user_id, int(form.get("post_id", "0") or 0))
+        services.remove_post(actor, user_id, bounded_int(form.get("post_id")) or 0)
     elif action == "link_secretary":
-        sid = form.get("secretary_id", "")
-        if not sid.isdigit():
+        sid = bounded_int(form.get("secretary_id"))
+        if sid is None:
             return {"secretary_id": ["请填写秘书的人员编号"]}
-        services.link_secretary(actor, int(sid), user_id)
+        services.link_secretary(actor, sid, user_id)
     elif action == "unlink_secretary":
-        services.unlink_secretary(actor, int(form.get("secretary_id", "0") or 0), user_id)
+        services.unlink_secretary(actor, bounded_int(form.get("secretary_id")) or 0, user_id)
     else:
         return {"_": ["未知操作"]}
     return {}
@@ -272,7 +272,9 @@ def delegations():
     if request.method == "POST":
         try:
             if request.form.get("action") == "revoke":
-                services.revoke_delegation(current_actor(), int(request.form.get("delegation_id", "0") or 0))
+                services.revoke_delegation(
+                    current_actor(), bounded_int(request.form.get("delegation_id")) or 0
+                )
             else:
                 data, errors = parse_form(DelegationIn(), _delegation_raw())
                 if not errors:

@@ -8,14 +8,14 @@ from flask import Blueprint, g, render_template, request
 
 from office.auth.guard import login_required
 from office.errors import ServiceError
+from office.fields import bounded_int
 from office.search import services
 
 bp = Blueprint("search", __name__, template_folder="templates")
 
 
 def _int(name: str) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return bounded_int(request.args.get(name))
 
 
 def _date(name: str) -> date | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Integer, String
+from apiflask.fields import AwareDateTime, String
 from apiflask.validators import Length, OneOf
 
 from office.api import PageQuery
+from office.fields import DbInt
 
 
 class TodoQuery(PageQuery):
@@ -16,7 +17,7 @@ class TodoQuery(PageQuery):
 
 
 class MemoIn(Schema):
-    user_id = Integer(required=True)
+    user_id = DbInt(required=True)
     title = String(required=True, validate=Length(1, 200))
     body = String(load_default="", validate=Length(max=5000))
     urgency = String(load_default="normal", validate=OneOf(["normal", "urgent", "very_urgent"]))

@@ -14,6 +14,7 @@ from office.context import current_actor
 from office.db import utcnow
 from office.errors import ServiceError
 from office.extensions import db
+from office.fields import bounded_int
 from office.identity import services as identity
 from office.notifications import services as notifications
 from office.todos import services
@@ -39,8 +40,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def _page_no() -> int:
-    raw = request.args.get("page", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return bounded_int(request.args.get("page")) or 1
 
 
 def _counts() -> dict:
@@ -156,10 +156,11 @@ def _urgencies() -> list[tuple[str, str]]:
 
 def _chosen_person(raw: str | None):
     """The person already chosen (a re-shown form, or ``?user_id=`` from a person's page)."""
-    if not raw or not raw.isdigit():
+    user_id = bounded_int(raw)
+    if user_id is None:
         return None
     try:
-        return identity.get_user(g.user, int(raw))
+        return identity.get_user(g.user, user_id)
     except ServiceError:
         return None
 

@@ -193,6 +193,27 @@ def test_second_post_and_removing_posts(client, org):
     assert last.status_code == 422 and last.get_json()["error"]["code"] == "last_post"
 
 
+def test_renaming_a_post_to_a_title_the_person_has_in_that_unit_is_a_conflict(client, org):
+    """Two posts of one person in one unit with one title break a unique constraint: the
+    rename is refused with 409 (it used to reach the database and answer 500)."""
+    headers = bearer(client, "admin")
+    staff = org["people"]["staff"]
+    url = f"/api/v1/users/{staff.id}"
+    first = client.get(url, headers=headers).get_json()["posts"][0]
+    resp = client.post(
+        f"{url}/posts", json={"unit_id": org["units"]["division"].id, "title": "联络员"}, headers=headers
+    )
+    assert resp.status_code == 201
+    second = resp.get_json()
+    clash = client.patch(f"{url}/posts/{second['id']}", json={"title": first["title"]}, headers=headers)
+    assert clash.status_code == 409 and clash.get_json()["error"]["code"] == "post_exists"
+    titles = sorted(p["title"] for p in client.get(url, headers=headers).get_json()["posts"])
+    assert titles == sorted([first["title"], "联络员"])
+    # renaming a post to its own title is no change, not a conflict
+    same = client.patch(f"{url}/posts/{first['id']}", json={"title": first["title"]}, headers=headers)
+    assert same.status_code == 200
+
+
 def test_last_admin_keeps_the_admin_role(client, org, factory):
     headers = bearer(client, "admin")
     admin = org["people"]["admin"]
