@@ -23,7 +23,7 @@ from office.auth.guard import api_login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
-from office.fields import bounded_int
+from office.fields import bounded_int, bounded_ints
 from office.web.forms import zh
 from office.workflow import services as flow
 
@@ -84,7 +84,7 @@ def import_document():
     for key in ("main_unit_ids", "cc_unit_ids", "signer_ids"):
         values = request.form.getlist(key)
         if values:
-            defaults[key] = [n for v in values if (n := bounded_int(v)) is not None]
+            defaults[key] = bounded_ints(values)
     doc = services.import_new(current_actor(), upload.read(), upload.filename or "", defaults)
     db.session.commit()
     return _doc(doc.id), 201

@@ -35,7 +35,7 @@ from office.auth.guard import login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
-from office.fields import bounded_int
+from office.fields import bounded_int, bounded_ints
 from office.identity import access
 from office.identity import services as identity
 from office.identity.models import Role, Unit, UnitKind, User
@@ -133,15 +133,12 @@ def doc_date(value: str | None) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-_int = bounded_int
-
-
 def _ints(name: str) -> list[int]:
-    return list(dict.fromkeys(n for v in request.form.getlist(name) if (n := bounded_int(v)) is not None))
+    return bounded_ints(request.form.getlist(name))
 
 
 def _page_no() -> int:
-    return _int(request.args.get("page")) or 1
+    return bounded_int(request.args.get("page")) or 1
 
 
 def _status_of(err: ServiceError) -> int:
@@ -285,8 +282,8 @@ def _posted_document() -> dict[str, Any]:
 def _document_input(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     raw: dict[str, Any] = {k: form[k] for k in TEXT_FIELDS if str(form.get(k, "")).strip() != ""}
     raw.update({k: form[k] for k in LIST_FIELDS})
-    if _int(form.get("drafter_unit_id")):
-        raw["drafter_unit_id"] = _int(form["drafter_unit_id"])
+    if bounded_int(form.get("drafter_unit_id")):
+        raw["drafter_unit_id"] = bounded_int(form["drafter_unit_id"])
     data, errors = parse_form(DocumentIn(), raw)
     return data, errors
 
@@ -624,8 +621,8 @@ def _action_input() -> tuple[dict[str, Any], dict[str, list[str]], dict[str, Any
         if request.form.get(key):
             raw[key] = request.form[key] if key == "password" else request.form[key].strip()
     for key in ("to_user", "lead_handler"):
-        if _int(posted[key]):
-            raw[key] = _int(posted[key])
+        if bounded_int(posted[key]):
+            raw[key] = bounded_int(posted[key])
     for key in ("to_step", "deadline"):
         if posted[key].strip():
             raw[key] = posted[key].strip()
@@ -800,8 +797,8 @@ def _field_value(key: str, value: Any) -> str:
 def diff(doc_id: int):
     doc = services.get_document(g.user, doc_id)
     numbers = [v.number for v in doc.versions]
-    a = _int(request.args.get("from")) or (numbers[-2] if len(numbers) > 1 else 1)
-    b = _int(request.args.get("to")) or numbers[-1]
+    a = bounded_int(request.args.get("from")) or (numbers[-2] if len(numbers) > 1 else 1)
+    b = bounded_int(request.args.get("to")) or numbers[-1]
     error = None
     result = None
     try:
@@ -995,7 +992,7 @@ def flow_editor(code: str):
     units = _managed_units()
     if not units:
         abort(404)
-    unit_id = _int(request.values.get("unit_id")) or units[0].id
+    unit_id = bounded_int(request.values.get("unit_id")) or units[0].id
     unit = next((u for u in units if u.id == unit_id), None)
     if unit is None:
         abort(404)
@@ -1045,7 +1042,7 @@ def flow_reset(code: str):
     if code not in FLOW_NAMES:
         abort(404)
     units = _managed_units()
-    unit = next((u for u in units if u.id == _int(request.form.get("unit_id"))), None)
+    unit = next((u for u in units if u.id == bounded_int(request.form.get("unit_id"))), None)
     if unit is None:
         abort(404)
     try:

@@ -7,6 +7,7 @@ path converter answers 404 (no such object can exist), the schema field 422 nami
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from apiflask.fields import Integer
@@ -41,3 +42,8 @@ def bounded_int(raw: str | None) -> int | None:
         return None
     n = int(raw)
     return n if n <= INT_MAX else None
+
+
+def bounded_ints(values: Iterable[str]) -> list[int]:
+    """The valid ids among form values (``getlist``), each once, in the order given."""
+    return list(dict.fromkeys(n for v in values if (n := bounded_int(v)) is not None))

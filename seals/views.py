@@ -22,7 +22,7 @@ from office.auth.guard import login_required
 from office.context import current_actor
 from office.errors import ServiceError
 from office.extensions import db
-from office.fields import bounded_int
+from office.fields import bounded_int, bounded_ints
 from office.identity import access
 from office.identity import services as identity
 from office.identity.models import Unit
@@ -49,11 +49,8 @@ FAILED_CHECKS = {
 }
 
 
-_int = bounded_int
-
-
 def _ints(name: str) -> list[int]:
-    return list(dict.fromkeys(n for v in request.form.getlist(name) if (n := bounded_int(v)) is not None))
+    return bounded_ints(request.form.getlist(name))
 
 
 def _fail(err: ServiceError) -> None:
@@ -111,11 +108,11 @@ def _log_filters() -> dict[str, Any]:
     since, until = _day(request.args.get("since")), _day(request.args.get("until"))
     return {
         "status": status,
-        "seal_id": _int(request.args.get("seal_id")),
+        "seal_id": bounded_int(request.args.get("seal_id")),
         "since": since,
         "until": until,
         "q": (request.args.get("q") or "").strip()[:50] or None,
-        "page": _int(request.args.get("page")) or 1,
+        "page": bounded_int(request.args.get("page")) or 1,
     }
 
 
@@ -146,7 +143,7 @@ def _blank_seal_form(unit: Unit | None) -> dict[str, Any]:
 
 def _render_index(errors: dict[str, list[str]] | None = None, form: dict[str, Any] | None = None, status=200):
     units = _manageable_units()
-    wanted = (form or {}).get("unit_id") or _int(request.args.get("unit_id"))
+    wanted = (form or {}).get("unit_id") or bounded_int(request.args.get("unit_id"))
     unit = next((u for u in units if u.id == wanted), units[0] if units else None)
     form = form or _blank_seal_form(unit)
     base_depth = min((u.depth for u in units), default=0)
@@ -197,7 +194,7 @@ def index():
 @login_required
 def create():
     form = {
-        "unit_id": _int(request.form.get("unit_id")),
+        "unit_id": bounded_int(request.form.get("unit_id")),
         "kind": request.form.get("kind") or SealKind.OFFICIAL.value,
         "name": request.form.get("name", "").strip(),
         "label": request.form.get("label", "").strip(),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, insert, select, update
@@ -112,7 +111,7 @@ def _append(session: Session) -> None:
         session.execute(update(head).where(head.c.id == 1).values(seq=seq, hash=prev))
 
 
-@functools.cache
+@cache
 def _append_one(columns: tuple[str, ...]) -> Any:
     """``WITH appended AS (INSERT one event) UPDATE audit_head``: one statement, built once.
     Bound parameters keep it in SQLAlchemy's statement cache (a multi-row VALUES never is)."""

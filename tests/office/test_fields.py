@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from office.fields import INT_MAX, bounded_int
+from office.fields import INT_MAX, bounded_int, bounded_ints
 from tests.conftest import bearer
 
 HUGE = 2**70
@@ -18,6 +18,10 @@ HUGE = 2**70
 )  # fmt: skip
 def test_bounded_int(raw, expected):
     assert bounded_int(raw) == expected
+
+
+def test_bounded_ints_keeps_valid_ids_once_in_order():
+    assert bounded_ints(["3", "x", "1", "3", str(HUGE), " 2 ", ""]) == [3, 1, 2]
 
 
 def test_huge_ids_in_paths_are_not_found(client, org):
