@@ -38,6 +38,8 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 import argparse
 import json
+import secrets
+import subprocess
 import tempfile
 import threading
 import time
@@ -57,6 +59,7 @@ from bench.common import (
     private_redis,
     reachable,
     temp_database,
+    token_hash,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,11 +261,7 @@ class FloorClient(FlowClient):
 def bench_floor(args: argparse.Namespace) -> dict[str, Any]:
     """bench/floor_app.py under the identical server command and clients: the lower bound of
     what a flow can cost on this stack (its 用印 verifies the password and renders the file)."""
-    import secrets
-
     import redis
-
-    from bench.common import token_hash
 
     with tempfile.TemporaryDirectory(prefix="office-bench-floor-") as tmp:
         tmpdir = Path(tmp)
@@ -270,18 +269,10 @@ def bench_floor(args: argparse.Namespace) -> dict[str, Any]:
             env = office_env(db_url, tmpdir / "instance", redis_url)
             token = secrets.token_urlsafe(32)
             redis.Redis.from_url(redis_url).set(f"floor:token:{token_hash(token)}", 7)
-            subprocess_env = {**env, "PYTHONPATH": str(ROOT)}
-            import subprocess
-
-            subprocess.run([sys.executable, "-c", "from bench.floor_app import init_schema; init_schema()"],
-                           env=subprocess_env, check=True, cwd=ROOT)  # fmt: skip
+            init = "from bench.floor_app import init_schema; init_schema()"
+            subprocess.run([sys.executable, "-c", init], env=env, check=True, cwd=ROOT)
             server = Server(
-                "floor",
-                "bench.floor_app:app",
-                subprocess_env,
-                tmpdir,
-                workers=args.workers,
-                extra=SERVER_OPTIONS,
+                "floor", "bench.floor_app:app", env, tmpdir, workers=args.workers, extra=SERVER_OPTIONS
             )
             clients: list[FloorClient] = []
             try:
