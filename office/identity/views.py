@@ -241,15 +241,16 @@ def _user_action(user_id: int, action: str | None) -> dict[str, list[str]]:
         if errors:
             return errors
         services.add_post(actor, user_id, data)
-    elif action == "update_post":
-        post_id = bounded_int(form.get("post_id")) or 0
-        services.update_post(
-            actor, user_id, post_id, title=form.get("title") or None, roles=form.getlist("roles")
-        )
-    elif action == "primary_post":
-        services.update_post(actor, user_id, bounded_int(form.get("post_id")) or 0, is_primary=True)
-    elif action == "remove_post":
-        services.remove_post(actor, user_id, bounded_int(form.get("post_id")) or 0)
+    elif action in ("update_post", "primary_post", "remove_post"):
+        post_id = bounded_int(form.get("post_id")) or 0  # 0: no such post, the service says 404
+        if action == "remove_post":
+            services.remove_post(actor, user_id, post_id)
+        elif action == "primary_post":
+            services.update_post(actor, user_id, post_id, is_primary=True)
+        else:
+            services.update_post(
+                actor, user_id, post_id, title=form.get("title") or None, roles=form.getlist("roles")
+            )
     elif action == "link_secretary":
         sid = bounded_int(form.get("secretary_id"))
         if sid is None:

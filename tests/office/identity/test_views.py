@@ -132,3 +132,34 @@ def test_create_unit_through_the_form(client, org):
     assert "督查室" in client.get("/admin/units").get_data(as_text=True)
     dup = client.post("/admin/units", data=form)
     assert dup.status_code == 422 and "同一上级下已有同名机构" in dup.get_data(as_text=True)
+
+
+def test_post_actions_through_the_person_form(client, org):
+    """Add, rename, make primary and remove a post from the admin's person page."""
+    staff = org["people"]["staff"]
+    token = web_login(client, "admin")
+    url = f"/admin/users/{staff.id}"
+    add = {"csrf_token": token, "action": "add_post", "unit_id": org["units"]["city"].id, "title": "联络员"}
+    assert client.post(url, data=add).status_code == 302
+
+    def posts():
+        with client.application.app_context():
+            user = db.session.get(User, staff.id)
+            return sorted((p.title, p.is_primary) for p in user.posts), {p.title: p.id for p in user.posts}
+
+    _, ids = posts()
+    rename = {"csrf_token": token, "action": "update_post", "post_id": ids["联络员"], "title": "信息联络员"}
+    assert client.post(url, data=rename).status_code == 302
+    _, ids = posts()
+    primary = {"csrf_token": token, "action": "primary_post", "post_id": ids["信息联络员"]}
+    assert client.post(url, data=primary).status_code == 302
+    state, ids = posts()
+    assert ("信息联络员", True) in state and sum(p for _, p in state) == 1
+    other = next(t for t in ids if t != "信息联络员")
+    remove = {"csrf_token": token, "action": "remove_post", "post_id": ids[other]}
+    assert client.post(url, data=remove).status_code == 302
+    assert posts()[0] == [("信息联络员", True)]
+    # an id that is no post of this person is refused on the page, nothing changes
+    bad = {"csrf_token": token, "action": "remove_post", "post_id": "99999999999"}
+    assert client.post(url, data=bad).status_code == 422
+    assert posts()[0] == [("信息联络员", True)]
